@@ -1,0 +1,35 @@
+// edgetune: fine-tune small language models where they run. Only this file catches errors.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "commands.h"
+#include "edgetune/core/error.h"
+#include "edgetune/core/log.h"
+#include "edgetune/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"edgetune " EDGETUNE_VERSION
+               " - fine-tune small language models on the device where they run"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", EDGETUNE_VERSION);
+  std::string level = "info";
+  app.add_option("--log-level", level, "debug, info, warn, error or quiet (logs go to stderr)")
+      ->capture_default_str();
+  app.parse_complete_callback([&] { et::set_log_level(et::parse_log_level(level)); });
+  et::cli::add_inspect_command(app);
+  et::cli::add_tokenize_command(app);
+  et::cli::add_generate_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const et::Error& e) {
+    std::fprintf(stderr, "edgetune: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "edgetune: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
