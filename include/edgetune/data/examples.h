@@ -1,0 +1,81 @@
+// From rendered conversations to training rows: token ids with a per-token target flag (the loss
+// mask), packed into fixed-length rows (positions restart and segment ids separate the packed
+// conversations, so attention never crosses them) or padded, then batched in a seeded order.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "edgetune/tokenize/chat_template.h"
+
+namespace et {
+
+class Tokenizer;
+
+struct TokenizedExample {
+  std::vector<int32_t> ids;
+  // target[t] == 1: token t is a training target (predicted from the tokens before it). Only
+  // assistant output (and the token ending its turn) is a target.
+  std::vector<uint8_t> target;
+  std::string source;  // file:line
+  int64_t num_targets() const;
+};
+
+// Tokenizes the segments of `chat` one by one (special-token text such as <|im_start|> becomes its
+// id), prepending BOS / appending EOS where the template asks, and truncates to max_len tokens.
+TokenizedExample tokenize_chat(const RenderedChat& chat, const Tokenizer& tok, int max_len,
+                               const std::string& source);
+
+struct PackedRow {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> positions;  // restart at 0 for each packed conversation
+  std::vector<int32_t> segments;   // conversation index within the row; -1 for padding
+  std::vector<uint8_t> target;     // never 1 on the first token of a conversation or on padding
+};
+
+// Lays examples (in the given order) into rows. pack: greedily fill rows of max_len tokens (an
+// example never straddles two rows; each row is padded to max_len). !pack: one example per row,
+// unpadded (the batcher pads to the batch's longest row).
+std::vector<PackedRow> pack_examples(const std::vector<TokenizedExample>& examples,
+                                     const std::vector<size_t>& order, int max_len, bool pack,
+                                     int32_t pad_id);
+
+// A deterministic permutation of 0..n-1 from (seed, epoch): Fisher-Yates over splitmix64, the same
+// on every platform and standard library.
+std::vector<size_t> shuffled_order(size_t n, uint64_t seed, uint64_t epoch);
+
+struct Batch {
+  int rows = 0, len = 0;
+  std::vector<int32_t> ids, positions, segments;  // [rows * len], row-major
+  std::vector<uint8_t> target;
+  int64_t num_targets = 0;
+};
+
+// Rows [begin, begin + n) as one batch, padded to the longest row.
+Batch make_batch(const std::vector<PackedRow>& rows, size_t begin, size_t n, int32_t pad_id);
+
+// An endless, resumable stream of batches: each epoch reshuffles the examples with (seed, epoch),
+// packs them and yields batch_size rows at a time (the last partial batch of an epoch is dropped
+// unless it is the only one). State is (epoch, next row), so a resumed run sees the same batches.
+class BatchStream {
+ public:
+  BatchStream(std::vector<TokenizedExample> examples, int batch_size, int max_len, bool pack,
+              int32_t pad_id, uint64_t seed);
+  Batch next();
+  uint64_t epoch() const { return epoch_; }
+  size_t cursor() const { return cursor_; }
+  void restore(uint64_t epoch, size_t cursor);
+  size_t rows_per_epoch() const { return rows_.size(); }
+
+ private:
+  void build_epoch();
+  std::vector<TokenizedExample> examples_;
+  int batch_size_, max_len_;
+  bool pack_;
+  int32_t pad_id_;
+  uint64_t seed_, epoch_ = 0;
+  size_t cursor_ = 0;
+  std::vector<PackedRow> rows_;
+};
+
+}  // namespace et
