@@ -7,8 +7,8 @@
 //   gemma3  Gemma 3: system text prefixed to the first user turn, assistant role "model", strictly
 //           alternating turns; Gemma has no tool syntax, so tools, calls and results use the Hermes
 //           tags of chatml as plain text.
-//   plain   base models: "System:", "Tools:", "User:", "Assistant:", "Tool:" blocks, EOS ends an
-//           assistant turn; ReAct conversations render back as Question/Thought/Action/
+//   plain   base models: "System:", "Tools:" (one "- name(args): description" line per tool),
+//           "User:", "Assistant:", "Tool:" blocks, EOS ends an assistant turn; ReAct conversations render back as Question/Thought/Action/
 //           Action Input/Observation transcripts.
 #include "edgetune/tokenize/chat_template.h"
 
@@ -329,6 +329,25 @@ RenderedChat render_gemma3(const Conversation& c, bool last_only, bool gen) {
   return b.out;
 }
 
+// "- name(a, b): description" from an OpenAI-style schema ({"type": "function", "function": {...}}
+// or the bare function object); small base models read this far more cheaply than JSON schemas.
+std::string tool_signature(const ojson& t) {
+  const ojson& f = t.contains("function") && t["function"].is_object() ? t["function"] : t;
+  if (!f.is_object() || !f.contains("name") || !f["name"].is_string()) return "- " + python_json(t);
+  std::string s = "- " + f["name"].get<std::string>() + "(";
+  if (f.contains("parameters") && f["parameters"].is_object() && f["parameters"].contains("properties") &&
+      f["parameters"]["properties"].is_object()) {
+    bool first = true;
+    for (auto it = f["parameters"]["properties"].begin(); it != f["parameters"]["properties"].end(); ++it) {
+      s += (first ? "" : ", ") + it.key();
+      first = false;
+    }
+  }
+  s += ")";
+  if (f.contains("description") && f["description"].is_string()) s += ": " + f["description"].get<std::string>();
+  return s;
+}
+
 RenderedChat render_plain(const Conversation& c, bool last_only, bool gen) {
   Builder b;
   b.out.bos = true;
@@ -339,7 +358,7 @@ RenderedChat render_plain(const Conversation& c, bool last_only, bool gen) {
   }
   if (!c.tools.empty()) {
     std::string s = "Tools:\n";
-    for (const auto& t : c.tools) s += python_json(t) + "\n";
+    for (const auto& t : c.tools) s += tool_signature(t) + "\n";
     b.add(s + "\n");
   }
   const int last = last_assistant(c);

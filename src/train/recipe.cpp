@@ -19,6 +19,7 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"model.path", "Hugging Face model folder (config.json, *.safetensors, tokenizer) or an .etq file", &r.model.path, {}},
       {"model.device", "where to train: auto (cuda if available), cpu or cuda", &r.model.device, {"auto", "cpu", "cuda"}},
       {"model.dtype", "compute dtype: auto (bfloat16 on GPU, float32 on CPU), float32 or bfloat16", &r.model.dtype, {"auto", "float32", "bfloat16"}},
+      {"model.init", "pretrained: weights from the folder; random: a fresh model from config.json (pretraining a small base with adapters.policy full)", &r.model.init, {"pretrained", "random"}},
       {"quant.backbone", "frozen weights: nf4 (4-bit, bitsandbytes layout) or none (dense)", &r.quant.backbone, {"nf4", "none"}},
       {"adapters.policy", "all: LoRA on every target matrix; gradcut: plan with GradCut; list: the matrices in adapters.list; full: train every weight (tiny models); none: no training (eval only)", &r.adapters.policy, {"all", "gradcut", "list", "full", "none"}},
       {"adapters.rank", "LoRA rank r of dedicated adapters (policies all and list)", &r.adapters.rank, {}},

@@ -18,6 +18,7 @@ struct ModelOptions {
   std::string path;                // Hugging Face folder or .etq
   std::string device = "auto";     // auto | cpu | cuda
   std::string dtype = "auto";      // auto (bf16 on GPU, fp32 on CPU) | float32 | bfloat16
+  std::string init = "pretrained"; // pretrained (weights from the folder) | random (from config.json)
 };
 
 struct TrainOptions {

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Seeded generator of small agent-trajectory datasets (JSONL), used by the demo and the recipes.
+
+Suites:
+  base      general assistant with one set of tools (weather, timers, messages, notes, ...):
+            the pretraining corpus of the demo's own base model. Chat and ReAct forms mixed.
+  personal  a new set of tools (smart home, rides, groceries) and one user's habits (rooms,
+            temperatures, ride type, a reply style): what the demo personalizes the base to.
+  stories   tool calls phrased in the simple words of children's stories, for the real
+            stories260K model (its 512-piece vocabulary covers them well).
+
+Each suite writes <out>/<suite>_train.jsonl and <out>/<suite>_eval.jsonl (disjoint: the eval
+conversations use slot values drawn with a different seed), and for `base` also <out>/corpus.txt
+(plain text used to train the base tokenizer). The same --seed gives byte-identical files.
+
+    python3 data/make_agent_data.py --suite stories --n-train 600 --n-eval 60 --out data/cache/stories
+"""
+import argparse
+import json
+import os
+import random
+
+
+def call(name, **args):
+    return {"function": {"name": name, "arguments": args}}
+
+
+def tool(name, desc, **params):
+    props = {k: {"type": t, "description": d} for k, (t, d) in params.items()}
+    return {"type": "function", "function": {"name": name, "description": desc,
+            "parameters": {"type": "object", "properties": props, "required": list(params)}}}
+
+
+# --------------------------------------------------------------------------- base suite
+CITIES = ["Paris", "Tokyo", "Lima", "Oslo", "Cairo", "Denver", "Seoul", "Madrid", "Nairobi", "Hanoi",
+          "Boston", "Perth", "Dublin", "Quito", "Riga", "Accra"]
+CONTACTS = ["Alice", "Bob", "Chen", "Dana", "Emil", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kofi", "Lena"]
+NOTES = ["buy milk", "call the bank", "pay rent", "water the plants", "book the dentist",
+         "return the library books", "fix the bike", "send the report", "plan the trip", "clean the garage"]
+CONDITIONS = ["sunny", "cloudy", "light rain", "snow", "windy", "foggy", "clear"]
+QUERIES = ["best pasta recipe", "how tall is the Eiffel Tower", "train times to the airport",
+           "symptoms of a cold", "how to tie a tie", "population of Canada", "when is the next full moon",
+           "how to boil an egg", "distance from Earth to Mars", "who wrote Hamlet"]
+MESSAGES = ["I'm running late", "see you at noon", "the meeting moved to 3pm", "happy birthday!",
+            "can you pick up bread?", "call me when you can", "dinner is ready", "thanks for today"]
+
+BASE_TOOLS = [
+    tool("get_weather", "Current weather for a city", city=("string", "city name"),
+         unit=("string", "celsius or fahrenheit")),
+    tool("set_timer", "Start a countdown timer", minutes=("integer", "length in minutes"),
+         label=("string", "what the timer is for")),
+    tool("send_message", "Send a text message", contact=("string", "who receives it"),
+         text=("string", "message text")),
+    tool("add_note", "Save a note to the to-do list", text=("string", "the note")),
+    tool("search_web", "Search the web", query=("string", "search query")),
+]
+
+
+def base_example(rng):
+    kind = rng.choice(["weather", "timer", "message", "note", "search", "chat"])
+    if kind == "weather":
+        city, unit = rng.choice(CITIES), rng.choice(["celsius", "fahrenheit"])
+        temp = rng.randint(-5, 35) if unit == "celsius" else rng.randint(20, 95)
+        cond = rng.choice(CONDITIONS)
+        user = rng.choice(["What's the weather in {c}?", "Is it cold in {c} right now?",
+                           "Weather for {c} please, in {u}.", "How warm is it in {c}?"]).format(c=city, u=unit)
+        thought = f"The user wants the weather in {city}. I will call get_weather."
+        c = call("get_weather", city=city, unit=unit)
+        obs = json.dumps({"city": city, "temperature": temp, "unit": unit, "condition": cond})
+        final = f"It is {temp} degrees {unit} and {cond} in {city}."
+    elif kind == "timer":
+        m = rng.choice([1, 2, 3, 5, 10, 15, 20, 25, 30, 45, 60])
+        label = rng.choice(["tea", "pasta", "laundry", "break", "workout", "bread", "meeting"])
+        user = rng.choice(["Set a timer for {m} minutes for {l}.", "Timer {m} min, {l}.",
+                           "Remind me about the {l} in {m} minutes."]).format(m=m, l=label)
+        thought = f"I need a {m} minute timer labeled {label}."
+        c = call("set_timer", minutes=m, label=label)
+        obs = json.dumps({"status": "started", "minutes": m})
+        final = f"Your {label} timer is set for {m} minutes."
+    elif kind == "message":
+        who, text = rng.choice(CONTACTS), rng.choice(MESSAGES)
+        user = rng.choice(["Text {w}: {t}", "Send a message to {w} saying {t}", "Tell {w} \"{t}\""]).format(w=who, t=text)
+        thought = f"I will send the message to {who}."
+        c = call("send_message", contact=who, text=text)
+        obs = json.dumps({"status": "sent", "to": who})
+        final = f"Message sent to {who}."
+    elif kind == "note":
+        n = rng.choice(NOTES)
+        user = rng.choice(["Add a note: {n}", "Remind me to {n}.", "Put '{n}' on my list."]).format(n=n)
+        thought = "I will save this note."
+        c = call("add_note", text=n)
+        obs = json.dumps({"status": "saved", "count": rng.randint(1, 9)})
+        final = f"Saved: {n}."
+    elif kind == "search":
+        q = rng.choice(QUERIES)
+        user = rng.choice(["Search for {q}", "Look up {q}", "Can you find {q}?"]).format(q=q)
+        thought = "I should search the web for this."
+        c = call("search_web", query=q)
+        obs = json.dumps({"results": [f"{q} - top result", f"{q} - guide"]})
+        final = f"I found results for {q}; the top one is \"{q} - top result\"."
+    else:
+        user = rng.choice(["Hi!", "Thanks!", "Who are you?", "Good morning", "What can you do?"])
+        answers = {"Hi!": "Hello! How can I help?", "Thanks!": "You're welcome!",
+                   "Who are you?": "I am a small assistant that can use tools.",
+                   "Good morning": "Good morning! What do you need today?",
+                   "What can you do?": "I can check the weather, set timers, send messages, save notes and search."}
+        return {"tools": BASE_TOOLS, "messages": [{"role": "user", "content": user},
+                                                  {"role": "assistant", "content": answers[user]}]}
+    if rng.random() < 0.3:  # ReAct form
+        args = c["function"]["arguments"]
+        traj = (f"Thought: {thought}\nAction: {c['function']['name']}\nAction Input: {json.dumps(args)}\n"
+                f"Observation: {obs}\nThought: I have the answer.\nFinal Answer: {final}")
+        return {"tools": BASE_TOOLS, "question": user, "trajectory": traj}
+    return {"tools": BASE_TOOLS, "messages": [
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": thought, "tool_calls": [c]},
+        {"role": "tool", "content": obs},
+        {"role": "assistant", "content": final}]}
+
+
+# --------------------------------------------------------------------------- personal suite
+ROOMS = ["living room", "kitchen", "bedroom", "office", "bathroom"]
+STORES = ["GreenMart", "FreshCo"]
+ITEMS = ["oat milk", "eggs", "spinach", "coffee beans", "rice", "apples", "tofu", "bread", "yogurt", "tomatoes"]
+PLACES = ["the office", "the airport", "the gym", "downtown", "the station", "Mom's house"]
+
+PERSONAL_TOOLS = [
+    tool("set_thermostat", "Set a room's target temperature", room=("string", "room"),
+         celsius=("number", "target temperature in Celsius")),
+    tool("set_lights", "Turn lights on or off with a brightness", room=("string", "room"),
+         on=("boolean", "on or off"), brightness=("integer", "0-100")),
+    tool("order_groceries", "Order groceries for delivery", items=("array", "item names"),
+         store=("string", "store name")),
+    tool("book_ride", "Book a ride", destination=("string", "where to"), ride_type=("string", "economy, comfort or xl")),
+]
+
+# This user's habits: 21.5 C when "warm", 18 C when "cool", lights at 40 in the evening, always
+# FreshCo, always a comfort ride, and replies that start with "Done," and end with a smiley.
+
+
+def personal_example(rng):
+    kind = rng.choice(["warm", "cool", "lights", "groceries", "ride"])
+    if kind in ("warm", "cool"):
+        room = rng.choice(ROOMS)
+        t = 21.5 if kind == "warm" else 18.0
+        user = rng.choice([f"Make the {room} {kind}er.", f"I'm {'cold' if kind == 'warm' else 'hot'} in the {room}.",
+                           f"{'Warm' if kind == 'warm' else 'Cool'} up the {room} please."])
+        c = call("set_thermostat", room=room, celsius=t)
+        thought = f"The user likes the {room} at {t} degrees when it should be {kind}."
+        obs = json.dumps({"room": room, "target": t, "status": "ok"})
+        final = f"Done, the {room} is heading to {t} degrees :)"
+    elif kind == "lights":
+        room = rng.choice(ROOMS)
+        on = rng.random() < 0.7
+        user = rng.choice([f"Lights in the {room}", f"Evening mode for the {room}", f"Turn the {room} lights {'on' if on else 'off'}"])
+        if "Evening" in user or "Lights in" in user:
+            on = True
+        c = call("set_lights", room=room, on=on, brightness=40 if on else 0)
+        thought = f"Evening lights for this user are at 40 percent." if on else "Turning the lights off."
+        obs = json.dumps({"room": room, "on": on, "status": "ok"})
+        final = f"Done, {room} lights {'at 40%' if on else 'off'} :)"
+    elif kind == "groceries":
+        items = rng.sample(ITEMS, rng.randint(1, 3))
+        user = rng.choice(["Order " + ", ".join(items), "We need " + " and ".join(items), "Get me " + ", ".join(items) + " delivered"])
+        c = call("order_groceries", items=items, store="FreshCo")
+        thought = "This user always orders from FreshCo."
+        obs = json.dumps({"order": rng.randint(1000, 9999), "eta_minutes": rng.choice([30, 45, 60])})
+        final = f"Done, {len(items)} item{'s' if len(items) > 1 else ''} ordered from FreshCo :)"
+    else:
+        dest = rng.choice(PLACES)
+        user = rng.choice([f"Get me a ride to {dest}", f"I need to go to {dest}", f"Book a car to {dest}"])
+        c = call("book_ride", destination=dest, ride_type="comfort")
+        thought = "This user prefers comfort rides."
+        obs = json.dumps({"driver": rng.choice(CONTACTS), "eta_minutes": rng.randint(2, 12)})
+        final = f"Done, a comfort ride to {dest} is on its way :)"
+    return {"tools": PERSONAL_TOOLS, "messages": [
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": thought, "tool_calls": [c]},
+        {"role": "tool", "content": obs},
+        {"role": "assistant", "content": final}]}
+
+
+# --------------------------------------------------------------------------- stories suite
+KIDS = ["Lily", "Tom", "Ben", "Sue", "Max", "Anna", "Tim", "Mia"]
+TOYS = ["ball", "doll", "kite", "car", "boat", "bear"]
+PLACES_S = ["park", "garden", "house", "school", "beach", "forest"]
+FOODS = ["cake", "apple", "soup", "bread", "cookie", "pie"]
+COLORS = ["red", "blue", "green", "yellow", "pink", "big"]
+
+STORY_TOOLS = [
+    tool("play", "play with a toy", toy=("string", "the toy"), friend=("string", "who plays")),
+    tool("go", "go to a place", place=("string", "the place")),
+    tool("eat", "eat some food", food=("string", "the food")),
+    tool("find", "look for a thing", thing=("string", "the thing"), place=("string", "where")),
+]
+
+
+def stories_example(rng):
+    kid = rng.choice(KIDS)
+    kind = rng.choice(["play", "go", "eat", "find"])
+    if kind == "play":
+        toy, friend = rng.choice(TOYS), rng.choice(KIDS)
+        user = f"{kid} wants to play with the {rng.choice(COLORS)} {toy} and {friend}."
+        c = call("play", toy=toy, friend=friend)
+        final = f"{kid} and {friend} played with the {toy}. They were very happy."
+    elif kind == "go":
+        place = rng.choice(PLACES_S)
+        user = f"{kid} wants to go to the {place}."
+        c = call("go", place=place)
+        final = f"{kid} went to the {place}. It was a fun day."
+    elif kind == "eat":
+        food = rng.choice(FOODS)
+        user = f"{kid} is hungry and wants to eat a {food}."
+        c = call("eat", food=food)
+        final = f"{kid} ate the {food}. It was yummy."
+    else:
+        thing, place = rng.choice(TOYS), rng.choice(PLACES_S)
+        user = f"{kid} lost the {thing} in the {place}."
+        c = call("find", thing=thing, place=place)
+        final = f"{kid} found the {thing} in the {place}!"
+    return {"tools": STORY_TOOLS, "messages": [
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": "", "tool_calls": [c]},
+        {"role": "tool", "content": "ok"},
+        {"role": "assistant", "content": final}]}
+
+
+SUITES = {"base": base_example, "personal": personal_example, "stories": stories_example}
+
+
+def corpus_lines(ex):
+    """Plain text of an example, for tokenizer training."""
+    out = [json.dumps(t) for t in ex.get("tools", [])[:1]]
+    for m in ex.get("messages", []):
+        out.append(m.get("content") or "")
+        for c in m.get("tool_calls", []) or []:
+            out.append(json.dumps({"name": c["function"]["name"], "arguments": c["function"]["arguments"]}))
+    if "trajectory" in ex:
+        out += [ex["question"], ex["trajectory"]]
+    return [l for l in out if l]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", choices=sorted(SUITES), required=True)
+    ap.add_argument("--n-train", type=int, default=1000)
+    ap.add_argument("--n-eval", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    make = SUITES[args.suite]
+    for split, n, seed in (("train", args.n_train, args.seed), ("eval", args.n_eval, args.seed + 1000003)):
+        rng = random.Random(seed)
+        path = os.path.join(args.out, f"{args.suite}_{split}.jsonl")
+        examples = [make(rng) for _ in range(n)]
+        with open(path + ".tmp", "w") as f:
+            for ex in examples:
+                f.write(json.dumps(ex, ensure_ascii=False) + "\n")
+        os.replace(path + ".tmp", path)
+        if args.suite == "base" and split == "train":
+            with open(os.path.join(args.out, "corpus.txt.tmp"), "w") as f:
+                for ex in examples:
+                    for line in corpus_lines(ex):
+                        f.write(line.replace("\n", " ") + "\n")
+            os.replace(os.path.join(args.out, "corpus.txt.tmp"), os.path.join(args.out, "corpus.txt"))
+        print(f"{path}: {n} conversations")
+
+
+if __name__ == "__main__":
+    main()

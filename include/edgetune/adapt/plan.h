@@ -1,0 +1,76 @@
+// The adapter plan: for every target weight matrix, which adapter it gets (a dedicated LoRA, the
+// shared LoRA of its module type with its own vectors, or none), at what rank and alpha. The plan
+// is data: written to plan.json next to a run's outputs, read back to train or export again.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "edgetune/adapt/adapter_options.h"
+
+namespace et::model {
+struct Model;
+}
+
+namespace et {
+
+enum class AdapterKind { none, dedicated, shared };
+const char* adapter_kind_name(AdapterKind k);
+AdapterKind parse_adapter_kind(const std::string& s, const std::string& context);
+
+struct PlanEntry {
+  std::string module;  // HF module path: "model.layers.3.self_attn.q_proj"
+  int layer = 0;
+  std::string type;    // "q_proj", ..., "down_proj"
+  int64_t in_features = 0, out_features = 0;
+  AdapterKind kind = AdapterKind::none;
+  int rank = 0;        // dedicated: its rank; shared: the shared adapter's rank
+  double alpha = 0;
+  // GradCut diagnostics (0 for other policies).
+  double importance = 0, cost = 0, score = 0;
+};
+
+// The shared LoRA of one module type (A_t: r x in, B_t: out x r).
+struct SharedSpec {
+  std::string type;
+  int rank = 0;
+  double alpha = 0;
+  int64_t in_features = 0, out_features = 0;
+};
+
+struct Plan {
+  std::string policy;   // all | list | gradcut | full | none
+  bool rslora = false;
+  double dropout = 0;
+  int num_layers = 0;
+  std::vector<PlanEntry> entries;  // every target matrix of the model, kind none included
+  std::vector<SharedSpec> shared;  // types that have shared entries
+  nlohmann::json extra = nlohmann::json::object();  // totals, FLOPs (GradCut)
+
+  // alpha/r, or alpha/sqrt(r) with rslora.
+  double scale(int rank, double alpha) const;
+  const SharedSpec* shared_of(const std::string& type) const;
+  // The lowest layer with any adapter; num_layers when nothing is adapted. No backward runs below it.
+  int cut_layer() const;
+  int count(AdapterKind k) const;
+  // Trainable parameters: dedicated r*(in+out); each shared type r*(in+out) once plus, per
+  // matrix using it, the vectors a (r) and b (out).
+  int64_t trainable_parameters() const;
+
+  nlohmann::json to_json() const;
+  static Plan from_json(const nlohmann::json& j, const std::string& source);
+};
+
+// Every target matrix of the model with its shape (kind none): the starting point of each policy.
+Plan empty_plan(const model::Model& model, const AdapterOptions& options);
+// policy all: a dedicated LoRA (options.rank, options.alpha) on every target matrix.
+Plan plan_all(const model::Model& model, const AdapterOptions& options);
+// policy list: dedicated LoRA on the matrices options.list names ("layers.3.self_attn.q_proj",
+// "model.layers.3.mlp.up_proj", "layers.4.*"); a name that matches nothing is an error.
+Plan plan_list(const model::Model& model, const AdapterOptions& options);
+
+Plan load_plan(const std::string& path);
+void save_plan(const Plan& plan, const std::string& path);
+
+}  // namespace et

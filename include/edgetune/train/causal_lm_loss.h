@@ -1,0 +1,36 @@
+// The training forward: token-normalizable causal-LM loss of a batch, with the gradient cut.
+//
+// Layers below `cut_layer` run under NoGradGuard: they keep no activations and no backward runs
+// through them. Layers from the cut up run with autograd (optionally recomputed in backward:
+// gradient checkpointing). The loss is taken only at target positions (assistant tokens) with the
+// chunked cross-entropy, so [tokens, vocab] logits never exist.
+#pragma once
+#include <torch/types.h>
+
+#include "edgetune/data/examples.h"
+
+namespace et::model {
+struct Model;
+}
+
+namespace et {
+
+struct BatchTensors {
+  torch::Tensor ids, positions, segments, target;  // [B, T]; target uint8/bool
+  int64_t num_targets = 0;
+  int64_t num_tokens = 0;  // non-padding tokens
+};
+
+BatchTensors to_tensors(const Batch& b, torch::Device device);
+
+struct LossOptions {
+  int cut_layer = 0;             // first layer that runs with autograd
+  bool grad_checkpoint = false;  // recompute layer activations during backward
+  bool embeddings_trainable = false;  // full fine-tuning: run the embedding with autograd
+};
+
+// Sum over target tokens of -log p(token | prefix), float32 scalar (divide by the token count of
+// the optimizer step for a token-normalized loss).
+torch::Tensor causal_lm_loss_sum(const model::Model& model, const BatchTensors& batch, const LossOptions& options);
+
+}  // namespace et

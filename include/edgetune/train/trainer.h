@@ -1,0 +1,76 @@
+// A training run: setup from a recipe (model, tokenizer, data, plan, adapters) and the loop.
+//
+// The loop, per optimizer step: draw grad_accum micro-batches, count their target tokens N, for
+// each micro-batch backpropagate loss_sum / N (a token-normalized loss however the tokens fall
+// into micro-batches), clip the global gradient norm, AdamW step, zero the gradients, then
+// diagnostics: a metrics.jsonl row, the progress bar, periodic eval and checkpoints.
+#pragma once
+#include <torch/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgetune/adapt/adapters.h"
+#include "edgetune/data/examples.h"
+#include "edgetune/model/model.h"
+#include "edgetune/tokenize/chat_template.h"
+#include "edgetune/tokenize/tokenizer.h"
+#include "edgetune/train/optimizer.h"
+#include "edgetune/train/recipe.h"
+
+namespace et {
+
+struct TrainSession {
+  Recipe recipe;
+  std::string recipe_yaml;  // the resolved recipe as written next to the outputs
+  model::Model model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  ChatTemplate chat_template = ChatTemplate::plain;
+  std::vector<TokenizedExample> train_examples, eval_examples;
+  Plan plan;
+  AdapterSet adapters;           // empty for policies full and none
+  std::vector<NamedParam> params;  // what the optimizer updates
+  bool full = false;             // full fine-tuning: params are the model's own weights
+};
+
+// Resolves "auto" device/dtype, loads the model (NF4-quantized when quant.backbone is nf4), the
+// tokenizer and both datasets. Planning and adapters are separate (plan_session).
+TrainSession open_session(const Recipe& recipe);
+
+// Chooses the plan (from adapters.policy; gradcut plans are made by the caller and passed in),
+// creates the adapters or marks the model weights trainable, and fills session.params.
+void apply_plan(TrainSession& session, const Plan& plan);
+
+// The rendered + tokenized examples of a JSONL file with the session's template and limits.
+std::vector<TokenizedExample> tokenize_file(const TrainSession& session, const std::string& path, int max_examples);
+
+// Mean loss per target token over `examples` (no gradients), in batches of batch_size rows.
+struct EvalResult {
+  double loss = 0;
+  int64_t tokens = 0;
+};
+EvalResult evaluate_loss(const TrainSession& session, const std::vector<TokenizedExample>& examples);
+
+struct TrainResult {
+  int64_t steps_done = 0;
+  double first_eval_loss = -1, last_eval_loss = -1;  // -1: no eval data
+  double last_train_loss = 0;
+  bool interrupted = false;  // stopped by Ctrl-C (a checkpoint was written)
+  double seconds = 0;
+};
+
+struct TrainHooks {
+  // Called after every optimizer step (step is 1-based). Return false to stop (like Ctrl-C).
+  std::function<bool(int64_t step, double loss)> after_step;
+};
+
+// Runs the loop from step 0, or from the newest checkpoint in output.dir when resume is set.
+// Writes recipe.resolved.yaml, plan.json, metrics.jsonl and checkpoints/ into output.dir.
+TrainResult run_training(TrainSession& session, bool resume, const TrainHooks& hooks = {});
+
+// Peak memory in MB: CUDA allocator peak on a GPU, the process's peak RSS on the CPU.
+double peak_memory_mb(torch::Device device);
+
+}  // namespace et

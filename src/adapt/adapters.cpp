@@ -1,0 +1,138 @@
+#include "edgetune/adapt/adapters.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/generated/variable_factories.h>
+
+#include <cmath>
+
+#include "edgetune/core/error.h"
+#include "edgetune/model/model.h"
+
+namespace et {
+
+std::vector<std::pair<std::string, torch::Tensor>> AdapterSet::named_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& s : plan.shared) {
+    auto it = shared.find(s.type);
+    if (it == shared.end()) continue;
+    out.emplace_back("shared." + s.type + ".lora_A", it->second.A);
+    out.emplace_back("shared." + s.type + ".lora_B", it->second.B);
+  }
+  for (const auto& e : plan.entries) {
+    if (e.kind == AdapterKind::dedicated) {
+      const auto& p = dedicated.at(e.module);
+      out.emplace_back(e.module + ".lora_A", p.A);
+      out.emplace_back(e.module + ".lora_B", p.B);
+    } else if (e.kind == AdapterKind::shared) {
+      const auto& v = vectors.at(e.module);
+      out.emplace_back(e.module + ".shared_a", v.a);
+      out.emplace_back(e.module + ".shared_b", v.b);
+    }
+  }
+  return out;
+}
+
+int64_t AdapterSet::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& kv : named_parameters()) n += kv.second.numel();
+  return n;
+}
+
+LoraPair AdapterSet::effective(const std::string& module) const {
+  for (const auto& e : plan.entries) {
+    if (e.module != module) continue;
+    if (e.kind == AdapterKind::dedicated) return dedicated.at(module);
+    if (e.kind == AdapterKind::shared) {
+      const LoraPair& s = shared.at(e.type);
+      const SharedVectors& v = vectors.at(module);
+      torch::NoGradGuard g;
+      return {s.A * v.a.unsqueeze(1), s.B * v.b.unsqueeze(1), s.scale};
+    }
+    fail("adapters", module, " has no adapter in the plan");
+  }
+  fail("adapters", "no matrix named ", module, " in the plan");
+}
+
+torch::Tensor AdapterSet::delta_weight(const std::string& module) const {
+  LoraPair p = effective(module);
+  torch::NoGradGuard g;
+  return p.scale * torch::matmul(p.B.to(torch::kFloat32), p.A.to(torch::kFloat32));
+}
+
+namespace {
+torch::Tensor kaiming_a(int64_t rank, int64_t in, torch::Generator& gen, torch::Device device) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  auto t = at::empty({rank, in}, at::TensorOptions().dtype(at::kFloat));
+  t.uniform_(-bound, bound, gen);
+  return t.to(device).set_requires_grad(true);
+}
+torch::Tensor leaf_zeros(at::IntArrayRef shape, torch::Device device) {
+  return torch::zeros(shape, torch::TensorOptions().dtype(torch::kFloat32).device(device)).set_requires_grad(true);
+}
+torch::Tensor leaf_ones(at::IntArrayRef shape, torch::Device device) {
+  return torch::ones(shape, torch::TensorOptions().dtype(torch::kFloat32).device(device)).set_requires_grad(true);
+}
+}  // namespace
+
+AdapterSet create_adapters(const Plan& plan, uint64_t seed, torch::Device device) {
+  AdapterSet s;
+  s.plan = plan;
+  auto gen = at::detail::createCPUGenerator(seed);
+  for (const auto& sp : plan.shared) {
+    s.shared[sp.type] = {kaiming_a(sp.rank, sp.in_features, gen, device), leaf_zeros({sp.out_features, sp.rank}, device),
+                         plan.scale(sp.rank, sp.alpha)};
+  }
+  for (const auto& e : plan.entries) {
+    if (e.kind == AdapterKind::dedicated) {
+      s.dedicated[e.module] = {kaiming_a(e.rank, e.in_features, gen, device),
+                               leaf_zeros({e.out_features, e.rank}, device), plan.scale(e.rank, e.alpha)};
+    } else if (e.kind == AdapterKind::shared) {
+      const SharedSpec* sp = plan.shared_of(e.type);
+      ET_CHECK(sp, "adapters", e.module, " is shared but the plan has no shared adapter for ", e.type);
+      ET_CHECK(sp->in_features == e.in_features && sp->out_features == e.out_features, "adapters", e.module,
+               " is ", e.out_features, "x", e.in_features, " but the shared ", e.type, " adapter is ",
+               sp->out_features, "x", sp->in_features);
+      s.vectors[e.module] = {leaf_ones({sp->rank}, device), leaf_ones({e.out_features}, device)};
+    }
+  }
+  return s;
+}
+
+void attach_adapters(model::Model& model, const AdapterSet& adapters) {
+  detach_adapters(model);
+  const double dropout = adapters.plan.dropout;
+  std::map<std::string, model::Linear*> by_name;
+  for (model::Linear* lin : model::linear_layers(model)) by_name[lin->name] = lin;
+  for (const auto& e : adapters.plan.entries) {
+    if (e.kind == AdapterKind::none) continue;
+    auto it = by_name.find(e.module);
+    ET_CHECK(it != by_name.end(), "adapters", "the plan names ", e.module, ", which the model does not have");
+    model::Linear* lin = it->second;
+    ET_CHECK(lin->in_features == e.in_features && lin->out_features == e.out_features, "adapters", e.module,
+             " is ", lin->out_features, "x", lin->in_features, " in the model but ", e.out_features, "x",
+             e.in_features, " in the plan");
+    if (e.kind == AdapterKind::dedicated) {
+      LoraPair p = adapters.dedicated.at(e.module);
+      lin->adapter = [p, dropout](const torch::Tensor& x) {
+        auto h = dropout > 0 && torch::GradMode::is_enabled() ? at::dropout(x, dropout, true) : x;
+        auto dt = x.scalar_type();
+        return at::matmul(at::matmul(h, p.A.to(dt).t()), p.B.to(dt).t()) * p.scale;
+      };
+    } else {
+      LoraPair s = adapters.shared.at(e.type);
+      SharedVectors v = adapters.vectors.at(e.module);
+      lin->adapter = [s, v, dropout](const torch::Tensor& x) {
+        auto h = dropout > 0 && torch::GradMode::is_enabled() ? at::dropout(x, dropout, true) : x;
+        auto dt = x.scalar_type();
+        auto z = at::matmul(h, s.A.to(dt).t()) * v.a.to(dt);
+        return at::matmul(z, s.B.to(dt).t()) * v.b.to(dt) * s.scale;
+      };
+    }
+  }
+}
+
+void detach_adapters(model::Model& model) {
+  for (model::Linear* lin : model::linear_layers(model)) lin->adapter = nullptr;
+}
+
+}  // namespace et
