@@ -1,5 +1,99 @@
+// `edgetune generate --model MODEL --prompt TEXT [...]`: continues the prompt with the model and
+// prints only the continuation on stdout, as it is produced (logs go to stderr). An empty prompt
+// starts from BOS. Temperature 0 is greedy; otherwise temperature / top-k / top-p sampling with
+// a seed, so the same command prints the same text.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
 #include "commands.h"
+#include "edgetune/core/error.h"
+#include "edgetune/core/log.h"
+#include "edgetune/model/config.h"
+#include "edgetune/model/generate.h"
+#include "edgetune/model/model.h"
+#include "edgetune/tokenize/stream_decoder.h"
+#include "edgetune/tokenize/tokenizer.h"
 
 namespace et::cli {
-void add_generate_command(CLI::App& app) { (void)app; }
+
+namespace {
+
+struct GenerateArgs {
+  std::string model, prompt, device = "cpu", dtype = "float32";
+  int64_t max_tokens = 128;
+  double temperature = 0.0, top_p = 1.0;
+  int64_t top_k = 0;
+  uint64_t seed = 0;
+};
+
+void write_out(const std::string& s) {
+  if (s.empty()) return;
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fflush(stdout);
+}
+
+void run_generate(const GenerateArgs& a) {
+  if (a.max_tokens < 0) fail("generate", "--max-tokens must be >= 0, got ", a.max_tokens);
+  model::LoadOptions lo;
+  lo.device = model::parse_device(a.device);
+  lo.dtype = model::parse_compute_dtype(a.dtype, "generate");
+  const model::Model m = model::load_model(a.model, lo);
+  const auto tok = load_tokenizer(a.model);
+
+  std::vector<int32_t> prompt;
+  if (a.prompt.empty()) {
+    const int64_t bos = tok->bos_id() >= 0 ? tok->bos_id() : m.config.bos_token_id;
+    if (bos < 0) fail("generate", a.model, ": an empty prompt starts from BOS, but neither the tokenizer nor config.json has one");
+    prompt.push_back(static_cast<int32_t>(bos));
+  } else {
+    prompt = tok->encode(a.prompt, /*add_special=*/true, /*parse_special=*/true);
+    if (prompt.empty()) fail("generate", "the prompt encodes to no tokens");
+  }
+  for (int32_t id : prompt)
+    if (id < 0 || id >= m.config.vocab_size)
+      fail("generate", "the tokenizer produced id ", id, ", outside the model's vocabulary of ", m.config.vocab_size);
+
+  model::GenerateOptions o;
+  o.max_new_tokens = a.max_tokens;
+  o.sampling.temperature = a.temperature;
+  o.sampling.top_p = a.top_p;
+  o.sampling.top_k = a.top_k;
+  o.sampling.seed = a.seed;
+  o.stop_ids = model::stop_token_ids(a.model, m.config);
+  if (tok->eos_id() >= 0 && std::find(o.stop_ids.begin(), o.stop_ids.end(), tok->eos_id()) == o.stop_ids.end())
+    o.stop_ids.push_back(tok->eos_id());
+  log_info("generate: ", prompt.size(), " prompt tokens, up to ", a.max_tokens, " new, ",
+           a.temperature > 0 ? "sampling" : "greedy");
+
+  // The decoder first sees the prompt, so the continuation's first piece keeps its leading space.
+  StreamDecoder stream(*tok);
+  for (int32_t id : prompt) stream.push(id);
+  std::vector<int64_t> ids(prompt.begin(), prompt.end());
+  auto out = model::generate(m, ids, o, [&](int64_t id) {
+    write_out(stream.push(static_cast<int32_t>(id)));
+    return true;
+  });
+  write_out(stream.flush());
+  write_out("\n");
+  log_info("generate: ", out.size(), " tokens");
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "Continue a prompt with a model (stdout: the generated text only)");
+  auto a = std::make_shared<GenerateArgs>();
+  cmd->add_option("--model", a->model, "Hugging Face model folder")->required();
+  cmd->add_option("--prompt", a->prompt, "prompt text (\"\" starts from BOS)")->required();
+  cmd->add_option("--max-tokens", a->max_tokens, "most tokens to generate")->capture_default_str();
+  cmd->add_option("--temperature", a->temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--top-p", a->top_p, "nucleus sampling mass, (0, 1]")->capture_default_str();
+  cmd->add_option("--top-k", a->top_k, "sample among the k most likely tokens (0 = all)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "random seed for sampling")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--dtype", a->dtype, "compute dtype: float32 or bfloat16")->capture_default_str();
+  cmd->callback([a] { run_generate(*a); });
+}
+
 }  // namespace et::cli

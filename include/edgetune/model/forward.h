@@ -1,0 +1,53 @@
+// The forward pass, in pieces a trainer can recombine:
+//   embed -> forward_layers(0, L) -> final_norm -> lm_head_logits
+// forward_layers runs any range [begin, end) of decoder layers (so the layers below a cut can run
+// under torch::NoGradGuard), and hidden_states() stops before the head (so a loss can be taken in
+// chunks without materializing [tokens, vocab] logits).
+//
+// Per layer (transformers semantics):
+//   Llama/Qwen:  x += o(attn(rope(qk_norm?(q(n1 x))), rope(..k..), v));  x += down(act(gate(n2 x)) * up(n2 x))
+//   Gemma 3:     x += n2(o(attn(...)));  x += n4(down(act(gate(n3 x)) * up(n3 x)))
+// where n1..n4 are input_layernorm, post_attention_layernorm, pre_/post_feedforward_layernorm.
+#pragma once
+#include <torch/types.h>
+
+#include "edgetune/model/attention.h"
+#include "edgetune/model/kv_cache.h"
+#include "edgetune/model/model.h"
+
+namespace et::model {
+
+struct ForwardInputs {
+  // [B, T] int64 RoPE positions; undefined = cache length + 0..T-1 on every row. Packed sequences
+  // pass positions that restart at 0 for each sequence.
+  torch::Tensor positions;
+  // [B, T] int64; a token attends only to earlier tokens with the same id (packed sequences).
+  // Undefined = one sequence per row. Not combinable with a cache.
+  torch::Tensor segment_ids;
+  // When set, keys/values are appended to it and queries attend to everything cached before.
+  KVCache* cache = nullptr;
+  AttentionImpl attention = AttentionImpl::automatic;
+};
+
+// input_ids [B, T] int64 -> [B, T, hidden] in the model's dtype (Gemma: times sqrt(hidden)).
+// Ids outside the vocabulary are an error.
+torch::Tensor embed(const Model& model, const torch::Tensor& input_ids);
+
+// Runs decoder layers [begin, end) on hidden [B, T, hidden].
+torch::Tensor forward_layers(const Model& model, const torch::Tensor& hidden, int begin, int end,
+                             const ForwardInputs& in = {});
+
+// Final RMSNorm.
+torch::Tensor final_norm(const Model& model, const torch::Tensor& hidden);
+
+// [.., hidden] normed hidden states -> [.., vocab] logits in the model's dtype (with final logit
+// softcapping where the config has it).
+torch::Tensor lm_head_logits(const Model& model, const torch::Tensor& normed);
+
+// embed + all layers + final norm: [B, T, hidden].
+torch::Tensor hidden_states(const Model& model, const torch::Tensor& input_ids, const ForwardInputs& in = {});
+
+// Logits [B, T, vocab].
+torch::Tensor forward(const Model& model, const torch::Tensor& input_ids, const ForwardInputs& in = {});
+
+}  // namespace et::model

@@ -1,0 +1,40 @@
+// The one place a weight matrix meets an activation: y = x W^T (+ b) (+ adapter(x)).
+//
+// Every projection of the model (q, k, v, o, gate, up, down) is a Linear and goes through
+// linear_forward(), so a quantized weight or an adapter changes this file and nothing else in
+// the forward pass. `adapter` is the hook for layers above the model (LoRA): when set, its
+// output (same shape as y) is added to y. It receives the same input x.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace et::model {
+
+enum class LinearKind { q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj };
+constexpr int kNumLinearKinds = 7;
+
+// "q_proj", "k_proj", ..., "down_proj" (the Hugging Face module names).
+const char* linear_kind_name(LinearKind k);
+// "self_attn" for q/k/v/o, "mlp" for gate/up/down.
+const char* linear_kind_parent(LinearKind k);
+
+struct Linear {
+  std::string name;  // HF module path, e.g. "model.layers.3.self_attn.q_proj" (+ ".weight"/".bias")
+  int layer = -1;
+  LinearKind kind = LinearKind::q_proj;
+  int64_t in_features = 0, out_features = 0;
+  torch::Tensor weight;  // [out_features, in_features], in the model's compute dtype and device
+  torch::Tensor bias;    // [out_features] or undefined
+  std::function<torch::Tensor(const torch::Tensor& x)> adapter;  // optional, added to the output
+
+  std::string weight_name() const { return name + ".weight"; }
+  std::string bias_name() const { return name + ".bias"; }
+};
+
+// x [..., in_features] -> [..., out_features] in x's dtype.
+torch::Tensor linear_forward(const Linear& lin, const torch::Tensor& x);
+
+}  // namespace et::model

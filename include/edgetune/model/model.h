@@ -1,0 +1,83 @@
+// A decoder-only language model held as plain tensors, loaded from a Hugging Face folder.
+//
+// Loading validates every tensor before anything is used: present (the error names the tensor
+// and the folder), the shape config.json implies (names tensor, expected and actual shape),
+// a float dtype, and finite values (names the tensor and the first bad index). Weights are
+// converted to float32 on the CPU and then to the compute dtype (float32 or bfloat16) and device.
+// A tied head (tie_word_embeddings, or lm_head.weight absent from a tied model) shares
+// embed_tokens.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "edgetune/core/safetensors.h"
+#include "edgetune/model/config.h"
+#include "edgetune/model/linear.h"
+
+namespace et::model {
+
+struct DecoderLayer {
+  int index = 0;
+  LayerType type = LayerType::full_attention;
+  // RMSNorm weights, named after their HF tensors. Llama/Qwen: input_layernorm before attention,
+  // post_attention_layernorm before the MLP. Gemma 3 adds post_attention_layernorm on the
+  // attention output, pre_feedforward_layernorm before and post_feedforward_layernorm after the MLP.
+  torch::Tensor input_layernorm, post_attention_layernorm;
+  torch::Tensor pre_feedforward_layernorm, post_feedforward_layernorm;  // Gemma only
+  torch::Tensor q_norm, k_norm;                                         // Qwen3, Gemma 3: [head_dim]
+  Linear q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj;
+};
+
+struct Model {
+  ModelConfig config;
+  std::string folder;
+  torch::Device device{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat32;  // compute dtype of weights and activations
+  std::string stored_dtype;                   // "F32", "BF16", "F16" or "mixed" (as in the files)
+  std::string prefix;                         // tensor name prefix, e.g. "model."
+
+  torch::Tensor embed_tokens;  // [vocab, hidden]
+  std::vector<DecoderLayer> layers;
+  torch::Tensor norm;     // final RMSNorm
+  torch::Tensor lm_head;  // [vocab, hidden]; the same tensor as embed_tokens when tied
+  bool tied_head = false;
+  torch::Tensor inv_freq_full, inv_freq_sliding;  // RoPE frequencies, float32 on `device`
+};
+
+struct LoadOptions {
+  torch::ScalarType dtype = torch::kFloat32;  // float32 or bfloat16
+  torch::Device device{torch::kCPU};
+};
+
+// "float32"/"fp32"/"f32" or "bfloat16"/"bf16" -> dtype; anything else is an error naming `what`.
+torch::ScalarType parse_compute_dtype(const std::string& name, const std::string& what);
+// "cpu" or "cuda[:N]"; cuda without a CUDA device is an error.
+torch::Device parse_device(const std::string& name);
+
+// One tensor the config implies, with its expected shape.
+struct ExpectedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+// Every tensor of the model in load order (lm_head only when untied and present / required).
+// Decides the name prefix from what the files hold ("model.", "model.language_model.", ...).
+std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config, const SafetensorsSet& files,
+                                             std::string* prefix_out = nullptr, bool* tied_out = nullptr);
+// Checks presence, dtype, shape and (check_values) finiteness of every expected tensor without
+// keeping them; throws on the first problem. Returns the stored dtype summary ("F32", "mixed").
+std::string validate_tensors(const ModelConfig& config, const SafetensorsSet& files, bool check_values);
+
+Model load_model(const std::string& folder, const LoadOptions& options = {});
+
+// Every projection with its layer, kind and HF tensor name, layer by layer in q, k, v, o, gate,
+// up, down order. Pointers stay valid while the model lives and its layers are not resized.
+std::vector<Linear*> linear_layers(Model& model);
+std::vector<const Linear*> linear_layers(const Model& model);
+
+// Distinct parameters (a tied head counted once).
+int64_t parameter_count(const Model& model);
+
+}  // namespace et::model

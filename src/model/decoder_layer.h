@@ -1,0 +1,23 @@
+// One decoder block: attention and MLP with their norms and residuals (formulas in forward.h).
+#pragma once
+#include <torch/types.h>
+
+#include "edgetune/model/attention.h"
+#include "edgetune/model/kv_cache.h"
+#include "edgetune/model/model.h"
+#include "edgetune/model/rope.h"
+
+namespace et::model {
+
+// What a layer needs besides its weights: RoPE tables and mask for its attention type.
+struct LayerInputs {
+  const RopeTables* rope = nullptr;
+  const AttentionMask* mask = nullptr;
+  KVCache* cache = nullptr;
+  AttentionImpl attention = AttentionImpl::automatic;
+};
+
+torch::Tensor decoder_layer_forward(const Model& model, const DecoderLayer& layer, const torch::Tensor& x,
+                                    const LayerInputs& in);
+
+}  // namespace et::model
