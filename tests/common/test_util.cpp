@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,12 +26,28 @@ std::string shared_path(const std::string& rel) {
 
 std::string source_dir() { return ET_SOURCE_DIR; }
 
+namespace {
+// Temp dirs made by this process, removed at exit (with nftw: std::filesystem::remove_all is not
+// safe next to some libtorch builds, which export their own copy of it).
+std::vector<std::string>& temp_dirs() {
+  static std::vector<std::string> dirs;
+  return dirs;
+}
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
+void remove_temp_dirs() {
+  if (std::getenv("ET_KEEP_TEST_DIRS")) return;
+  for (const auto& d : temp_dirs()) nftw(d.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+}  // namespace
+
 std::string temp_dir(const std::string& tag) {
   const char* base = std::getenv("TMPDIR");
   std::string tmpl = std::string(base ? base : "/tmp") + "/edgetune-test-" + tag + "-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  if (temp_dirs().empty()) std::atexit(remove_temp_dirs);
+  temp_dirs().push_back(buf.data());
   return buf.data();
 }
 

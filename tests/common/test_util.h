@@ -11,7 +11,7 @@ namespace et::test {
 std::string shared_dir();
 // Path inside ../shared; empty if it does not exist.
 std::string shared_path(const std::string& rel);
-// A fresh empty directory under the build's temp area, removed at exit.
+// A fresh empty directory under $TMPDIR (or /tmp), removed at exit unless ET_KEEP_TEST_DIRS is set.
 std::string temp_dir(const std::string& tag);
 std::string source_dir();
 
