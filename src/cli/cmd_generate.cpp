@@ -9,6 +9,8 @@
 #include "commands.h"
 #include "edgetune/core/error.h"
 #include "edgetune/core/log.h"
+#include "edgetune/export/patch.h"
+#include "edgetune/tokenize/chat_template.h"
 #include "edgetune/model/config.h"
 #include "edgetune/model/generate.h"
 #include "edgetune/model/model.h"
@@ -20,7 +22,8 @@ namespace et::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, prompt, device = "cpu", dtype = "float32";
+  std::string model, prompt, device = "cpu", dtype = "float32", patch, chat_template = "auto", system;
+  bool chat = false, force = false;
   int64_t max_tokens = 128;
   double temperature = 0.0, top_p = 1.0;
   int64_t top_k = 0;
@@ -38,11 +41,32 @@ void run_generate(const GenerateArgs& a) {
   model::LoadOptions lo;
   lo.device = model::parse_device(a.device);
   lo.dtype = model::parse_compute_dtype(a.dtype, "generate");
-  const model::Model m = model::load_model(a.model, lo);
+  model::Model m = model::load_model(a.model, lo);
   const auto tok = load_tokenizer(a.model);
+  AdapterSet adapters;
+  if (!a.patch.empty()) {
+    Patch patch = read_patch(a.patch);
+    check_patch_base(patch, a.model, a.force);
+    adapters = adapters_from_patch(patch, m.device);
+    attach_adapters(m, adapters);
+    log_info("generate: applied ", a.patch, " (", patch.plan.count(AdapterKind::dedicated), " dedicated, ",
+             patch.plan.count(AdapterKind::shared), " shared adapters)");
+  }
 
   std::vector<int32_t> prompt;
-  if (a.prompt.empty()) {
+  if (a.chat) {
+    // The prompt is one user turn, rendered with the model's chat template up to the assistant's turn.
+    Conversation conv;
+    if (!a.system.empty()) conv.messages.push_back({Role::system, a.system, {}, ""});
+    conv.messages.push_back({Role::user, a.prompt, {}, ""});
+    const ChatTemplate t = a.chat_template == "auto"
+                               ? choose_chat_template(model::family_name(m.config.family), *tok)
+                               : parse_chat_template(a.chat_template);
+    RenderedChat r = render_chat(conv, t, false, /*add_generation_prompt=*/true);
+    if (r.bos && tok->bos_id() >= 0) prompt.push_back(tok->bos_id());
+    auto ids = tok->encode(r.text(), /*add_special=*/false, /*parse_special=*/true);
+    prompt.insert(prompt.end(), ids.begin(), ids.end());
+  } else if (a.prompt.empty()) {
     const int64_t bos = tok->bos_id() >= 0 ? tok->bos_id() : m.config.bos_token_id;
     if (bos < 0) fail("generate", a.model, ": an empty prompt starts from BOS, but neither the tokenizer nor config.json has one");
     prompt.push_back(static_cast<int32_t>(bos));
@@ -93,6 +117,12 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "random seed for sampling")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "compute dtype: float32 or bfloat16")->capture_default_str();
+  cmd->add_option("--patch", a->patch, "apply a patch.safetensors made by `edgetune train`");
+  cmd->add_flag("--force", a->force, "apply the patch even if it was trained on a different base");
+  cmd->add_flag("--chat", a->chat, "render the prompt as a user turn with the model's chat template");
+  cmd->add_option("--chat-template", a->chat_template, "auto, plain, llama3, chatml, qwen3 or gemma3")
+      ->capture_default_str();
+  cmd->add_option("--system", a->system, "system prompt (with --chat)");
   cmd->callback([a] { run_generate(*a); });
 }
 

@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   et::cli::add_inspect_command(app);
   et::cli::add_tokenize_command(app);
   et::cli::add_generate_command(app);
+  et::cli::add_quantize_command(app);
+  et::cli::add_train_command(app);
+  et::cli::add_export_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

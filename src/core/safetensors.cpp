@@ -23,10 +23,11 @@ std::string TensorInfo::shape_str() const {
   return s + "]";
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path)
+SafetensorsFile::SafetensorsFile(const std::string& path, uint64_t offset)
     : file_(std::make_shared<MappedFile>(path)) {
-  const size_t size = file_->size();
-  const uint8_t* p = file_->data();
+  if (offset > file_->size()) fail("safetensors", path, ": file is shorter than its ", offset, "-byte preamble");
+  const size_t size = file_->size() - offset;
+  const uint8_t* p = file_->data() + offset;
   if (size < 8) fail("safetensors", path, ": file is ", size, " bytes, too short for a header (truncated?)");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | p[i];
@@ -164,6 +165,11 @@ SafetensorsSet::SafetensorsSet(const std::string& folder) : folder_(folder) {
   }
 }
 
+SafetensorsSet::SafetensorsSet(std::unique_ptr<SafetensorsFile> file, const std::string& label) : folder_(label) {
+  for (const auto& t : file->tensors()) where_[t.name] = 0;
+  files_.push_back(std::move(file));
+}
+
 const TensorInfo* SafetensorsSet::find(const std::string& name) const {
   auto it = where_.find(name);
   return it == where_.end() ? nullptr : files_[it->second]->find(name);
@@ -192,7 +198,7 @@ std::vector<float> SafetensorsSet::read_f32(const std::string& name, bool finite
 }
 
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+                       const std::map<std::string, std::string>& metadata, const std::string& prefix) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
@@ -213,6 +219,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   std::string h = header.dump();
   while ((h.size() + 8) % 8 != 0) h.push_back(' ');  // data section starts 8-aligned
   AtomicFile f(path);
+  f.write(prefix);
   uint8_t len[8];
   uint64_t n = h.size();
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));

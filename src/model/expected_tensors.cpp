@@ -84,7 +84,13 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c, const Safeten
   if (prefix == "language_model.model.") head = "language_model.lm_head.weight";
   const bool tied = c.tie_word_embeddings;
   if (tied && files.has(head)) log_debug("model: ", head, " present but tie_word_embeddings is set; using embed_tokens");
+  if (prefix_out) *prefix_out = prefix;
+  if (tied_out) *tied_out = tied;
+  return expected_tensors(c, prefix, head);
+}
 
+std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c, const std::string& prefix, const std::string& head) {
+  const bool tied = c.tie_word_embeddings;
   const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
   std::vector<ExpectedTensor> out;
   out.push_back({prefix + "embed_tokens.weight", {c.vocab_size, H}});
@@ -121,8 +127,6 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c, const Safeten
   }
   out.push_back({prefix + "norm.weight", {H}});
   if (!tied) out.push_back({head, {c.vocab_size, H}});
-  if (prefix_out) *prefix_out = prefix;
-  if (tied_out) *tied_out = tied;
   return out;
 }
 

@@ -2,6 +2,7 @@
 #include "edgetune/model/linear.h"
 
 #include "edgetune/core/error.h"
+#include "edgetune/quant/nf4_linear.h"
 
 namespace et::model {
 
@@ -29,10 +30,14 @@ const char* linear_kind_parent(LinearKind k) {
 }
 
 torch::Tensor linear_forward(const Linear& lin, const torch::Tensor& x) {
-  ET_CHECK(lin.weight.defined(), "linear", lin.name, ": no weight loaded");
+  ET_CHECK(lin.weight.defined() || lin.nf4, "linear", lin.name, ": no weight loaded");
   ET_CHECK(x.size(-1) == lin.in_features, "linear", lin.name, ": input has ", x.size(-1),
            " features, the weight expects ", lin.in_features);
-  torch::Tensor y = lin.bias.defined() ? at::linear(x, lin.weight, lin.bias) : at::linear(x, lin.weight);
+  torch::Tensor y;
+  if (lin.nf4)
+    y = quant::nf4_linear(x, *lin.nf4, lin.bias);
+  else
+    y = lin.bias.defined() ? at::linear(x, lin.weight, lin.bias) : at::linear(x, lin.weight);
   if (lin.adapter) y = y + lin.adapter(x);
   return y;
 }

@@ -1,6 +1,7 @@
 // Enumerations over a loaded model: its projections and its parameter count.
 #include <set>
 
+#include "edgetune/core/error.h"
 #include "edgetune/model/model.h"
 
 namespace et::model {
@@ -35,9 +36,38 @@ int64_t parameter_count(const Model& m) {
     for (const auto* lin : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj}) {
       add(lin->weight);
       add(lin->bias);
+      if (lin->nf4) n += lin->nf4->numel;
     }
   }
   return n;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> named_weights(const Model& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  const std::string& p = m.prefix;
+  out.emplace_back(p + "embed_tokens.weight", m.embed_tokens);
+  for (const auto& l : m.layers) {
+    const std::string lp = p + "layers." + std::to_string(l.index) + ".";
+    out.emplace_back(lp + "input_layernorm.weight", l.input_layernorm);
+    for (const auto* lin : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj}) {
+      ET_CHECK(lin->weight.defined(), "model", lin->name, " is NF4-quantized; its dense weight is not available");
+      out.emplace_back(lin->weight_name(), lin->weight);
+      if (lin->bias.defined()) out.emplace_back(lin->bias_name(), lin->bias);
+    }
+    if (l.q_norm.defined()) out.emplace_back(lp + "self_attn.q_norm.weight", l.q_norm);
+    if (l.k_norm.defined()) out.emplace_back(lp + "self_attn.k_norm.weight", l.k_norm);
+    out.emplace_back(lp + "post_attention_layernorm.weight", l.post_attention_layernorm);
+    if (l.pre_feedforward_layernorm.defined()) out.emplace_back(lp + "pre_feedforward_layernorm.weight", l.pre_feedforward_layernorm);
+    if (l.post_feedforward_layernorm.defined()) out.emplace_back(lp + "post_feedforward_layernorm.weight", l.post_feedforward_layernorm);
+    for (const auto* lin : {&l.gate_proj, &l.up_proj, &l.down_proj}) {
+      ET_CHECK(lin->weight.defined(), "model", lin->name, " is NF4-quantized; its dense weight is not available");
+      out.emplace_back(lin->weight_name(), lin->weight);
+      if (lin->bias.defined()) out.emplace_back(lin->bias_name(), lin->bias);
+    }
+  }
+  out.emplace_back(p + "norm.weight", m.norm);
+  if (!m.tied_head) out.emplace_back(m.head_name, m.lm_head);
+  return out;
 }
 
 }  // namespace et::model

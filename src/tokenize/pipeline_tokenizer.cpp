@@ -52,11 +52,21 @@ PipelineTokenizer::PipelineTokenizer(TokenizerSpec spec) : spec_(std::move(spec)
   normalized_matcher_ = AddedTokenMatcher(normalized, normalized_patterns);
   lossy_input_ = spec_.normalizers.empty() ||
                  spec_.normalizers.front().kind != NormalizerStep::Kind::sentencepiece;
+  for (NormalizerStep n : spec_.normalizers) {
+    if (n.kind == NormalizerStep::Kind::prepend) continue;
+    if (n.kind == NormalizerStep::Kind::sentencepiece) n.add_dummy_prefix = false;
+    cont_normalizers_.push_back(n);
+  }
+  for (PreTokenizerStep p : spec_.pre_tokenizers) {
+    if (p.kind == PreTokenizerStep::Kind::metaspace) p.prepend = PreTokenizerStep::Prepend::never;
+    if (p.kind == PreTokenizerStep::Kind::byte_level) p.add_prefix_space = false;
+    cont_pre_tokenizers_.push_back(p);
+  }
 }
 
 void PipelineTokenizer::encode_words(const std::string& text, bool at_start,
-                                     std::vector<int32_t>& out) const {
-  for (const Word& w : pre_tokenize(text, at_start, spec_.pre_tokenizers)) {
+                                     const std::vector<PreTokenizerStep>& pre, std::vector<int32_t>& out) const {
+  for (const Word& w : pre_tokenize(text, at_start, pre)) {
     if (spec_.model == ModelKind::sentencepiece_bpe) spm_bpe_encode(w.text, spec_, idx_, out);
     else merges_bpe_encode(w.text, spec_, idx_, out);
   }
@@ -64,23 +74,34 @@ void PipelineTokenizer::encode_words(const std::string& text, bool at_start,
 
 std::vector<int32_t> PipelineTokenizer::encode(const std::string& text, bool add_special,
                                                bool parse_special) const {
+  return encode_impl(text, add_special, parse_special, false);
+}
+
+std::vector<int32_t> PipelineTokenizer::encode_continuation(const std::string& text, bool continuation) const {
+  return encode_impl(text, false, true, continuation);
+}
+
+std::vector<int32_t> PipelineTokenizer::encode_impl(const std::string& text, bool add_special, bool parse_special,
+                                                    bool continuation) const {
+  const auto& norms = continuation ? cont_normalizers_ : spec_.normalizers;
+  const auto& pres = continuation ? cont_pre_tokenizers_ : spec_.pre_tokenizers;
   std::vector<int32_t> ids;
   if (add_special && spec_.add_bos) ids.push_back(spec_.bos_id);
   const std::string input = lossy_input_ && !utf8_is_valid(text) ? utf8_lossy(text) : text;
   const VocabIndex* frozen = spec_.freeze_user_defined ? &idx_ : nullptr;
-  for (const Segment& seg : raw_matcher_.split(input, true, parse_special)) {
+  for (const Segment& seg : raw_matcher_.split(input, !continuation, parse_special)) {
     if (seg.id >= 0) {
       ids.push_back(seg.id);
       continue;
     }
-    std::string norm = normalize(seg.text, spec_.normalizers, frozen);
+    std::string norm = normalize(seg.text, norms, frozen);
     if (normalized_matcher_.empty()) {
-      encode_words(norm, seg.at_start, ids);
+      encode_words(norm, seg.at_start, pres, ids);
       continue;
     }
     for (const Segment& sub : normalized_matcher_.split(norm, seg.at_start, parse_special)) {
       if (sub.id >= 0) ids.push_back(sub.id);
-      else encode_words(sub.text, sub.at_start, ids);
+      else encode_words(sub.text, sub.at_start, pres, ids);
     }
   }
   if (add_special && spec_.add_eos) ids.push_back(spec_.eos_id);

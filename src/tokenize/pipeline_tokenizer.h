@@ -20,6 +20,7 @@ class PipelineTokenizer final : public Tokenizer {
 
   std::vector<int32_t> encode(const std::string& text, bool add_special = false,
                               bool parse_special = false) const override;
+  std::vector<int32_t> encode_continuation(const std::string& text, bool continuation) const override;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special = true) const override;
   std::string id_to_piece(int32_t id) const override;
   std::optional<int32_t> piece_to_id(const std::string& piece) const override;
@@ -35,13 +36,19 @@ class PipelineTokenizer final : public Tokenizer {
   const TokenizerSpec& spec() const { return spec_; }
 
  private:
-  void encode_words(const std::string& text, bool at_start, std::vector<int32_t>& out) const;
+  void encode_words(const std::string& text, bool at_start, const std::vector<PreTokenizerStep>& pre,
+                    std::vector<int32_t>& out) const;
+  std::vector<int32_t> encode_impl(const std::string& text, bool add_special, bool parse_special,
+                                   bool continuation) const;
 
   TokenizerSpec spec_;
   VocabIndex idx_;
   AddedTokenMatcher raw_matcher_;         // added tokens matched in the input text
   AddedTokenMatcher normalized_matcher_;  // added tokens matched after normalization
   bool lossy_input_ = true;               // repair invalid UTF-8 before anything else
+  // The pipeline without any dummy-prefix step, for encode_continuation.
+  std::vector<NormalizerStep> cont_normalizers_;
+  std::vector<PreTokenizerStep> cont_pre_tokenizers_;
 };
 
 }  // namespace et::tok

@@ -26,7 +26,9 @@ struct TensorInfo {
 
 class SafetensorsFile {
  public:
-  explicit SafetensorsFile(const std::string& path);
+  // `offset`: where the safetensors image starts inside the file (container formats such as .etq
+  // put a magic number and version in front of it).
+  explicit SafetensorsFile(const std::string& path, uint64_t offset = 0);
   const std::string& path() const { return file_->path(); }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
@@ -53,6 +55,8 @@ class SafetensorsFile {
 class SafetensorsSet {
  public:
   explicit SafetensorsSet(const std::string& folder);
+  // A set of one already opened file (e.g. the image inside a container); `label` names it in errors.
+  SafetensorsSet(std::unique_ptr<SafetensorsFile> file, const std::string& label);
   const TensorInfo* find(const std::string& name) const;
   bool has(const std::string& name) const { return find(name) != nullptr; }
   // Throws naming the folder and the tensor.
@@ -80,8 +84,9 @@ struct TensorToWrite {
 };
 
 // Writes a safetensors file atomically (temp + rename). Tensors are written in the given order,
-// each aligned to 8 bytes; nbytes must equal numel * dtype size.
+// each aligned to 8 bytes; nbytes must equal numel * dtype size. `prefix` bytes (a container's
+// magic number and version) are written before the safetensors image; keep them a multiple of 8.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata = {});
+                       const std::map<std::string, std::string>& metadata = {}, const std::string& prefix = "");
 
 }  // namespace et

@@ -9,7 +9,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "edgetune/quant/nf4.h"
 
 namespace et::model {
 
@@ -27,6 +30,8 @@ struct Linear {
   LinearKind kind = LinearKind::q_proj;
   int64_t in_features = 0, out_features = 0;
   torch::Tensor weight;  // [out_features, in_features], in the model's compute dtype and device
+  // A frozen 4-bit weight instead of `weight` (QLoRA): dequantized just in time, never stored.
+  std::shared_ptr<quant::Nf4Weight> nf4;
   torch::Tensor bias;    // [out_features] or undefined
   std::function<torch::Tensor(const torch::Tensor& x)> adapter;  // optional, added to the output
 

@@ -38,6 +38,7 @@ struct Model {
   torch::ScalarType dtype = torch::kFloat32;  // compute dtype of weights and activations
   std::string stored_dtype;                   // "F32", "BF16", "F16" or "mixed" (as in the files)
   std::string prefix;                         // tensor name prefix, e.g. "model."
+  std::string head_name = "lm_head.weight";   // the untied head's tensor name
 
   torch::Tensor embed_tokens;  // [vocab, hidden]
   std::vector<DecoderLayer> layers;
@@ -50,6 +51,13 @@ struct Model {
 struct LoadOptions {
   torch::ScalarType dtype = torch::kFloat32;  // float32 or bfloat16
   torch::Device device{torch::kCPU};
+  // Quantize the seven projections of every layer to NF4 while loading (one matrix at a time, so
+  // the dense model never exists in memory); embeddings, norms and the head stay dense.
+  bool quantize_nf4 = false;
+  // Ignore any weight files and initialize from config.json as transformers does (normal(0, 0.02)
+  // matrices and embeddings, zero biases, unit norms; Gemma's zero-centred norms at 0), seeded.
+  bool init_random = false;
+  uint64_t init_seed = 0;
 };
 
 // "float32"/"fp32"/"f32" or "bfloat16"/"bf16" -> dtype; anything else is an error naming `what`.
@@ -66,6 +74,9 @@ struct ExpectedTensor {
 // Decides the name prefix from what the files hold ("model.", "model.language_model.", ...).
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config, const SafetensorsSet& files,
                                              std::string* prefix_out = nullptr, bool* tied_out = nullptr);
+// The same for a given name prefix ("model.") and untied head name ("lm_head.weight").
+std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config, const std::string& prefix,
+                                             const std::string& head);
 // Checks presence, dtype, shape and (check_values) finiteness of every expected tensor without
 // keeping them; throws on the first problem. Returns the stored dtype summary ("F32", "mixed").
 std::string validate_tensors(const ModelConfig& config, const SafetensorsSet& files, bool check_values);
@@ -77,7 +88,12 @@ Model load_model(const std::string& folder, const LoadOptions& options = {});
 std::vector<Linear*> linear_layers(Model& model);
 std::vector<const Linear*> linear_layers(const Model& model);
 
-// Distinct parameters (a tied head counted once).
+// Distinct parameters (a tied head counted once; NF4 weights count their values).
 int64_t parameter_count(const Model& model);
+
+// Every dense weight of the model under its Hugging Face name, in file order (a tied head once,
+// as embed_tokens). The tensors are the model's own (not copies): full fine-tuning trains them.
+// NF4-quantized projections are not dense and are an error here.
+std::vector<std::pair<std::string, torch::Tensor>> named_weights(const Model& model);
 
 }  // namespace et::model

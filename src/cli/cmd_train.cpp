@@ -1,0 +1,112 @@
+// `edgetune train RECIPE [--set key=value]... [--resume]`: plans adapters, fine-tunes, evaluates
+// and exports. stdout gets one JSON line summarizing the run; progress and logs go to stderr.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "edgetune/adapt/plan.h"
+#include "edgetune/core/error.h"
+#include "edgetune/core/file_io.h"
+#include "edgetune/core/log.h"
+#include "edgetune/export/merged_export.h"
+#include "edgetune/export/patch.h"
+#include "edgetune/export/peft_export.h"
+#include "edgetune/train/checkpoint.h"
+#include "edgetune/train/recipe.h"
+#include "edgetune/train/trainer.h"
+#include "recipe_args.h"
+
+namespace et::cli {
+
+namespace {
+
+struct TrainArgs {
+  RecipeArgs recipe;
+  bool resume = false;
+  bool explain = false;
+};
+
+Plan choose_plan(TrainSession& s, bool resume) {
+  const Recipe& r = s.recipe;
+  if (resume) {
+    const std::string ck = latest_checkpoint(r.output.dir);
+    if (!ck.empty()) return Plan::from_json(nlohmann::json::parse(load_checkpoint(ck).plan_json), ck);
+  }
+  const std::string& policy = r.adapters.policy;
+  if (policy == "all") return plan_all(s.model, r.adapters);
+  if (policy == "list") return plan_list(s.model, r.adapters);
+  if (policy == "full" || policy == "none") return empty_plan(s.model, r.adapters);
+  if (policy == "gradcut") {
+    if (r.adapters.plan.empty())
+      fail("train", "adapters.policy gradcut needs a plan: run `edgetune plan RECIPE -o plan.json` and set adapters.plan");
+    return load_plan(r.adapters.plan);
+  }
+  fail("train", "unknown adapters.policy '", policy, "'");
+}
+
+void run_train(const TrainArgs& a) {
+  if (a.explain) {
+    std::cout << explain_recipe();
+    return;
+  }
+  Recipe recipe = a.recipe.resolve();
+  TrainSession s = open_session(recipe);
+  Plan plan = choose_plan(s, a.resume);
+  apply_plan(s, plan);
+  nlohmann::ordered_json summary;
+  if (recipe.adapters.policy == "none") {
+    EvalResult e = evaluate_loss(s, s.eval_examples.empty() ? s.train_examples : s.eval_examples);
+    summary["eval_loss"] = e.loss;
+    std::cout << summary.dump() << std::endl;
+    return;
+  }
+  TrainResult r = run_training(s, a.resume);
+  const std::string dir = recipe.output.dir;
+  summary["output_dir"] = dir;
+  summary["steps"] = r.steps_done;
+  summary["train_loss"] = r.last_train_loss;
+  if (r.first_eval_loss >= 0) {
+    summary["eval_loss_before"] = r.first_eval_loss;
+    summary["eval_loss_after"] = r.last_eval_loss;
+  }
+  summary["seconds"] = r.seconds;
+  summary["interrupted"] = r.interrupted;
+  if (s.full) {
+    const std::string out = path_join(dir, "model");
+    export_model_weights(s.model, recipe.model.path, out);
+    summary["model"] = out;
+    log_info("model written to ", out);
+  } else {
+    const std::string patch_path = path_join(dir, "patch.safetensors");
+    write_patch(patch_path, make_patch(s.adapters, recipe.model.path, s.recipe_yaml));
+    summary["patch"] = patch_path;
+    if (recipe.output.export_peft) {
+      export_peft(s.adapters, recipe.model.path, path_join(dir, "peft"));
+      summary["peft"] = path_join(dir, "peft");
+    }
+    log_info("patch written to ", patch_path);
+  }
+  if (r.first_eval_loss >= 0)
+    log_info("held-out loss ", r.first_eval_loss, " -> ", r.last_eval_loss, " (",
+             r.first_eval_loss > 0 ? 100.0 * (r.first_eval_loss - r.last_eval_loss) / r.first_eval_loss : 0.0,
+             "% lower)");
+  std::cout << summary.dump() << std::endl;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Fine-tune a model with a YAML recipe (stdout: a JSON summary)");
+  auto a = std::make_shared<TrainArgs>();
+  add_recipe_args(cmd, a->recipe, /*required=*/false);
+  cmd->add_flag("--resume", a->resume, "continue from the newest checkpoint in output.dir");
+  cmd->add_flag("--explain", a->explain, "print every recipe key with its default and help, then exit");
+  cmd->callback([a] {
+    if (!a->explain && a->recipe.path.empty()) fail("train", "a RECIPE file is required (or --explain)");
+    run_train(*a);
+  });
+}
+
+}  // namespace et::cli

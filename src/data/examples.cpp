@@ -1,0 +1,150 @@
+// Tokenization with the loss mask, packing, seeded shuffling and batching.
+#include "edgetune/data/examples.h"
+
+#include <algorithm>
+
+#include "edgetune/core/error.h"
+#include "edgetune/tokenize/tokenizer.h"
+
+namespace et {
+
+int64_t TokenizedExample::num_targets() const {
+  int64_t n = 0;
+  for (auto t : target) n += t;
+  return n;
+}
+
+TokenizedExample tokenize_chat(const RenderedChat& chat, const Tokenizer& tok, int max_len,
+                               const std::string& source) {
+  TokenizedExample ex;
+  ex.source = source;
+  if (chat.bos && tok.bos_id() >= 0) {
+    ex.ids.push_back(tok.bos_id());
+    ex.target.push_back(0);
+  }
+  bool first = true;
+  for (const auto& seg : chat.segments) {
+    if (!seg.text.empty()) {
+      auto ids = tok.encode_continuation(seg.text, /*continuation=*/!first);
+      first = false;
+      ex.ids.insert(ex.ids.end(), ids.begin(), ids.end());
+      ex.target.insert(ex.target.end(), ids.size(), seg.trainable ? 1 : 0);
+    }
+    if (seg.eos_after) {
+      if (tok.eos_id() < 0) fail("data", source, ": the template ends a turn with EOS but the tokenizer has none");
+      ex.ids.push_back(tok.eos_id());
+      ex.target.push_back(seg.trainable ? 1 : 0);
+    }
+  }
+  if (static_cast<int>(ex.ids.size()) > max_len) {
+    ex.ids.resize(static_cast<size_t>(max_len));
+    ex.target.resize(static_cast<size_t>(max_len));
+  }
+  if (!ex.target.empty()) ex.target[0] = 0;  // nothing predicts the first token
+  return ex;
+}
+
+std::vector<PackedRow> pack_examples(const std::vector<TokenizedExample>& examples,
+                                     const std::vector<size_t>& order, int max_len, bool pack,
+                                     int32_t pad_id) {
+  std::vector<PackedRow> rows;
+  PackedRow cur;
+  int seg = 0;
+  auto flush = [&]() {
+    if (cur.ids.empty()) return;
+    if (pack) {
+      while (static_cast<int>(cur.ids.size()) < max_len) {
+        cur.ids.push_back(pad_id);
+        cur.positions.push_back(0);
+        cur.segments.push_back(-1);
+        cur.target.push_back(0);
+      }
+    }
+    rows.push_back(std::move(cur));
+    cur = PackedRow();
+    seg = 0;
+  };
+  for (size_t idx : order) {
+    const auto& ex = examples.at(idx);
+    const size_t n = std::min(ex.ids.size(), static_cast<size_t>(max_len));
+    if (n == 0) continue;
+    if (!pack || cur.ids.size() + n > static_cast<size_t>(max_len)) flush();
+    for (size_t t = 0; t < n; ++t) {
+      cur.ids.push_back(ex.ids[t]);
+      cur.positions.push_back(static_cast<int32_t>(t));
+      cur.segments.push_back(seg);
+      cur.target.push_back(t == 0 ? 0 : ex.target[t]);
+    }
+    ++seg;
+  }
+  flush();
+  return rows;
+}
+
+std::vector<size_t> shuffled_order(size_t n, uint64_t seed, uint64_t epoch) {
+  uint64_t state = seed * 0x9E3779B97F4A7C15ull + epoch * 0xD1B54A32D192ED03ull + 0x2545F4914F6CDD1Dull;
+  auto next = [&]() {  // splitmix64
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[next() % i]);
+  return order;
+}
+
+Batch make_batch(const std::vector<PackedRow>& rows, size_t begin, size_t n, int32_t pad_id) {
+  Batch b;
+  b.rows = static_cast<int>(n);
+  for (size_t r = begin; r < begin + n; ++r) b.len = std::max(b.len, static_cast<int>(rows.at(r).ids.size()));
+  const size_t total = n * static_cast<size_t>(b.len);
+  b.ids.assign(total, pad_id);
+  b.positions.assign(total, 0);
+  b.segments.assign(total, -1);
+  b.target.assign(total, 0);
+  for (size_t r = 0; r < n; ++r) {
+    const auto& row = rows[begin + r];
+    std::copy(row.ids.begin(), row.ids.end(), b.ids.begin() + r * b.len);
+    std::copy(row.positions.begin(), row.positions.end(), b.positions.begin() + r * b.len);
+    std::copy(row.segments.begin(), row.segments.end(), b.segments.begin() + r * b.len);
+    std::copy(row.target.begin(), row.target.end(), b.target.begin() + r * b.len);
+    for (auto t : row.target) b.num_targets += t;
+  }
+  return b;
+}
+
+BatchStream::BatchStream(std::vector<TokenizedExample> examples, int batch_size, int max_len, bool pack,
+                         int32_t pad_id, uint64_t seed)
+    : examples_(std::move(examples)), batch_size_(batch_size), max_len_(max_len), pack_(pack),
+      pad_id_(pad_id), seed_(seed) {
+  if (examples_.empty()) fail("data", "no training examples");
+  build_epoch();
+}
+
+void BatchStream::build_epoch() {
+  rows_ = pack_examples(examples_, shuffled_order(examples_.size(), seed_, epoch_), max_len_, pack_, pad_id_);
+  if (rows_.empty()) fail("data", "all training examples are empty");
+}
+
+void BatchStream::restore(uint64_t epoch, size_t cursor) {
+  epoch_ = epoch;
+  build_epoch();
+  cursor_ = std::min(cursor, rows_.size());
+}
+
+Batch BatchStream::next() {
+  const size_t bs = static_cast<size_t>(batch_size_);
+  if (cursor_ + bs > rows_.size() && !(cursor_ == 0 && rows_.size() < bs)) {
+    ++epoch_;
+    build_epoch();
+    cursor_ = 0;
+  }
+  const size_t n = std::min(bs, rows_.size() - cursor_);
+  Batch b = make_batch(rows_, cursor_, n, pad_id_);
+  cursor_ += n;
+  return b;
+}
+
+}  // namespace et

@@ -1,0 +1,85 @@
+#include "edgetune/export/merged_export.h"
+
+#include <map>
+
+#include "edgetune/core/error.h"
+#include "edgetune/core/file_io.h"
+#include "edgetune/core/log.h"
+#include "edgetune/core/safetensors.h"
+#include "edgetune/model/model.h"
+
+namespace et {
+
+void copy_model_side_files(const std::string& from, const std::string& to) {
+  make_dirs(to);
+  for (const char* name : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer.model",
+                           "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"}) {
+    const std::string src = path_join(from, name);
+    if (file_exists(src)) write_file_atomic(path_join(to, name), read_text_file(src));
+  }
+}
+
+namespace {
+
+// Stores float32 values in `dtype` as raw bytes.
+std::vector<uint8_t> encode(const torch::Tensor& t32, DType dtype) {
+  auto t = t32.contiguous();
+  const float* v = t.data_ptr<float>();
+  const size_t n = static_cast<size_t>(t.numel());
+  std::vector<uint8_t> out(n * dtype_size(dtype));
+  if (dtype == DType::f32) {
+    std::memcpy(out.data(), v, n * 4);
+  } else if (dtype == DType::bf16 || dtype == DType::f16) {
+    auto* o = reinterpret_cast<uint16_t*>(out.data());
+    for (size_t i = 0; i < n; ++i) o[i] = dtype == DType::bf16 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
+  } else {
+    fail("export", "cannot write a weight as ", dtype_name(dtype));
+  }
+  return out;
+}
+
+}  // namespace
+
+void export_merged(const AdapterSet& adapters, const std::string& base_folder, const std::string& out_dir) {
+  SafetensorsSet files(base_folder);
+  std::map<std::string, const PlanEntry*> adapted;
+  for (const auto& e : adapters.plan.entries)
+    if (e.kind != AdapterKind::none) adapted[e.module + ".weight"] = &e;
+  std::vector<std::vector<uint8_t>> buffers;
+  std::vector<TensorToWrite> out;
+  for (const auto& name : files.names()) {
+    const TensorInfo& t = files.get(name);
+    const SafetensorsFile& f = files.file_of(name);
+    auto it = adapted.find(name);
+    if (it == adapted.end()) {
+      out.push_back({name, t.dtype, t.shape, f.data(t), t.end - t.begin});
+      continue;
+    }
+    std::vector<float> w = f.read_f32(name);
+    auto merged = torch::from_blob(w.data(), t.shape, torch::kFloat32) + adapters.delta_weight(it->second->module).cpu();
+    buffers.push_back(encode(merged, t.dtype));
+    out.push_back({name, t.dtype, t.shape, buffers.back().data(), buffers.back().size()});
+    adapted.erase(it);
+  }
+  if (!adapted.empty()) fail("export", base_folder, ": has no tensor '", adapted.begin()->first, "' that the patch adapts");
+  copy_model_side_files(base_folder, out_dir);
+  write_safetensors(path_join(out_dir, "model.safetensors"), out, {{"format", "pt"}});
+  if (file_exists(path_join(out_dir, "model.safetensors.index.json")))
+    std::remove(path_join(out_dir, "model.safetensors.index.json").c_str());
+}
+
+void export_model_weights(const model::Model& m, const std::string& base_folder, const std::string& out_dir) {
+  std::vector<std::pair<std::string, torch::Tensor>> named = model::named_weights(m);
+  std::vector<torch::Tensor> alive;
+  std::vector<TensorToWrite> out;
+  for (const auto& kv : named) {
+    auto t = kv.second.detach().to(torch::kCPU).to(torch::kFloat32).contiguous();
+    alive.push_back(t);
+    out.push_back({kv.first, DType::f32, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(),
+                   static_cast<size_t>(t.numel()) * 4});
+  }
+  copy_model_side_files(base_folder, out_dir);
+  write_safetensors(path_join(out_dir, "model.safetensors"), out, {{"format", "pt"}});
+}
+
+}  // namespace et

@@ -1,0 +1,297 @@
+// The training run: setup from a recipe and the one visible loop.
+#include "edgetune/train/trainer.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "edgetune/core/error.h"
+#include "edgetune/core/file_io.h"
+#include "edgetune/core/log.h"
+#include "edgetune/core/progress.h"
+#include "edgetune/data/trajectory.h"
+#include "edgetune/model/forward.h"
+#include "edgetune/train/causal_lm_loss.h"
+#include "edgetune/train/checkpoint.h"
+#include "edgetune/train/metrics.h"
+
+namespace et {
+
+namespace {
+
+std::atomic<int> g_interrupts{0};
+void on_sigint(int) {
+  if (g_interrupts.fetch_add(1) >= 1) std::_Exit(130);  // a second Ctrl-C stops at once
+}
+
+struct SigintScope {
+  void (*previous)(int);
+  SigintScope() : previous(std::signal(SIGINT, on_sigint)) { g_interrupts = 0; }
+  ~SigintScope() { std::signal(SIGINT, previous); }
+};
+
+torch::Device resolve_device(const std::string& d) {
+  if (d == "cpu") return torch::kCPU;
+  if (d == "cuda" || d == "auto") {
+    if (torch::cuda::is_available()) return torch::Device(torch::kCUDA, 0);
+    if (d == "cuda") fail("train", "model.device is cuda but no CUDA device is available (use cpu or auto)");
+  }
+  return torch::kCPU;
+}
+
+}  // namespace
+
+double peak_memory_mb(torch::Device device) {
+  (void)device;
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+TrainSession open_session(const Recipe& recipe) {
+  validate_recipe(recipe);
+  TrainSession s;
+  s.recipe = recipe;
+  s.recipe_yaml = recipe_to_yaml(recipe);
+  if (recipe.model.path.empty()) fail("train", "model.path is not set (a Hugging Face model folder)");
+  if (recipe.train.threads > 0) at::set_num_threads(recipe.train.threads);
+  const torch::Device device = resolve_device(recipe.model.device);
+  model::LoadOptions lo;
+  lo.device = device;
+  const std::string dt = recipe.model.dtype == "auto" ? (device.is_cuda() ? "bfloat16" : "float32") : recipe.model.dtype;
+  lo.dtype = model::parse_compute_dtype(dt, "model.dtype");
+  s.full = recipe.adapters.policy == "full";
+  if (s.full && recipe.quant.backbone == "nf4")
+    fail("train", "adapters.policy full trains every weight; it needs quant.backbone: none");
+  lo.quantize_nf4 = recipe.quant.backbone == "nf4";
+  lo.init_random = recipe.model.init == "random";
+  lo.init_seed = static_cast<uint64_t>(recipe.train.seed);
+  log_info("loading ", recipe.model.path, " (", dt, " on ", device.str(),
+           lo.quantize_nf4 ? ", NF4 backbone" : "", lo.init_random ? ", random init" : "", ")");
+  s.model = model::load_model(recipe.model.path, lo);
+  s.tokenizer = load_tokenizer(recipe.model.path);
+  s.chat_template = recipe.data.chat_template == "auto"
+                        ? choose_chat_template(model::family_name(s.model.config.family), *s.tokenizer)
+                        : parse_chat_template(recipe.data.chat_template);
+  log_info("chat template: ", chat_template_name(s.chat_template));
+  if (recipe.data.train.empty()) fail("train", "data.train is not set (a JSONL file of trajectories)");
+  s.train_examples = tokenize_file(s, recipe.data.train, 0);
+  if (!recipe.data.eval.empty()) s.eval_examples = tokenize_file(s, recipe.data.eval, recipe.data.eval_max_examples);
+  return s;
+}
+
+std::vector<TokenizedExample> tokenize_file(const TrainSession& s, const std::string& path, int max_examples) {
+  TrajectoryLoadReport report;
+  auto convs = load_trajectories(path, s.recipe.data.format, s.recipe.data.on_error, &report);
+  if (max_examples > 0 && static_cast<int>(convs.size()) > max_examples) convs.resize(static_cast<size_t>(max_examples));
+  std::vector<TokenizedExample> out;
+  int64_t tokens = 0, targets = 0, truncated = 0, dropped = 0;
+  for (auto& c : convs) {
+    if (!s.recipe.data.system_prompt.empty() && (c.messages.empty() || c.messages[0].role != Role::system))
+      c.messages.insert(c.messages.begin(), {Role::system, s.recipe.data.system_prompt, {}, ""});
+    RenderedChat r;
+    try {
+      r = render_chat(c, s.chat_template, s.recipe.data.last_turn_only);
+    } catch (const Error& e) {
+      if (s.recipe.data.on_error == "fail") throw;
+      log_warn("skipping: ", e.what());
+      ++dropped;
+      continue;
+    }
+    TokenizedExample ex = tokenize_chat(r, *s.tokenizer, 1 << 30, c.source);
+    if (static_cast<int>(ex.ids.size()) > s.recipe.data.max_seq_len) {
+      ++truncated;
+      ex.ids.resize(static_cast<size_t>(s.recipe.data.max_seq_len));
+      ex.target.resize(ex.ids.size());
+    }
+    if (ex.num_targets() == 0) {
+      ++dropped;
+      continue;
+    }
+    tokens += static_cast<int64_t>(ex.ids.size());
+    targets += ex.num_targets();
+    out.push_back(std::move(ex));
+  }
+  log_info(path, ": ", out.size(), " conversations, ", tokens, " tokens (", targets, " trained)",
+           truncated ? cat(", ", truncated, " truncated to data.max_seq_len") : std::string(),
+           dropped ? cat(", ", dropped, " without trainable tokens dropped") : std::string());
+  if (out.empty()) fail("data", path, ": no usable conversations");
+  return out;
+}
+
+void apply_plan(TrainSession& s, const Plan& plan) {
+  s.plan = plan;
+  s.params.clear();
+  if (s.full) {
+    for (auto& kv : model::named_weights(s.model)) {
+      kv.second.set_requires_grad(true);
+      s.params.push_back({kv.first, kv.second});
+    }
+    return;
+  }
+  detach_adapters(s.model);
+  s.adapters = create_adapters(plan, static_cast<uint64_t>(s.recipe.train.seed), s.model.device);
+  attach_adapters(s.model, s.adapters);
+  for (auto& kv : s.adapters.named_parameters()) s.params.push_back({kv.first, kv.second});
+}
+
+EvalResult evaluate_loss(const TrainSession& s, const std::vector<TokenizedExample>& examples) {
+  EvalResult r;
+  if (examples.empty()) return r;
+  torch::NoGradGuard no_grad;
+  std::vector<size_t> order(examples.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto rows = pack_examples(examples, order, s.recipe.data.max_seq_len, s.recipe.data.pack, 0);
+  double sum = 0;
+  const size_t bs = static_cast<size_t>(s.recipe.train.batch_size);
+  LossOptions lo;
+  lo.cut_layer = static_cast<int>(s.model.config.num_layers);
+  for (size_t b = 0; b < rows.size(); b += bs) {
+    Batch batch = make_batch(rows, b, std::min(bs, rows.size() - b), 0);
+    if (batch.num_targets == 0) continue;
+    sum += causal_lm_loss_sum(s.model, to_tensors(batch, s.model.device), lo).item<double>();
+    r.tokens += batch.num_targets;
+  }
+  r.loss = r.tokens > 0 ? sum / static_cast<double>(r.tokens) : 0;
+  return r;
+}
+
+TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) {
+  const Recipe& R = s.recipe;
+  const std::string dir = R.output.dir;
+  make_dirs(dir);
+  TrainResult result;
+  const auto t0 = std::chrono::steady_clock::now();
+
+  AdamW opt(s.params, {R.train.beta1, R.train.beta2, R.train.adam_eps, R.train.weight_decay});
+  BatchStream stream(s.train_examples, R.train.batch_size, R.data.max_seq_len, R.data.pack, 0,
+                     static_cast<uint64_t>(R.train.seed));
+  int64_t start = 0;
+  if (resume) {
+    const std::string ck = latest_checkpoint(dir);
+    if (ck.empty()) {
+      log_warn("--resume: no checkpoint in ", path_join(dir, "checkpoints"), "; starting from step 0");
+    } else {
+      CheckpointState st = load_checkpoint(ck);
+      torch::NoGradGuard no_grad;
+      for (auto& p : s.params) {
+        bool found = false;
+        for (auto& kv : st.params)
+          if (kv.first == p.name) {
+            ET_CHECK(kv.second.sizes() == p.param.sizes(), "resume", ck, ": tensor '", p.name, "' has shape ",
+                     kv.second.sizes(), ", the run needs ", p.param.sizes());
+            p.param.copy_(kv.second);
+            found = true;
+          }
+        ET_CHECK(found, "resume", ck, ": has no tensor '", p.name, "' (was it written by another recipe?)");
+      }
+      opt.load_state(st.optimizer, st.step);
+      stream.restore(st.data_epoch, st.data_cursor);
+      start = st.step;
+      log_info("resuming from ", ck, " at step ", start);
+    }
+  }
+  write_file_atomic(path_join(dir, "recipe.resolved.yaml"), s.recipe_yaml);
+  save_plan(s.plan, path_join(dir, "plan.json"));
+  MetricsWriter metrics(path_join(dir, "metrics.jsonl"), start);
+
+  LossOptions lo;
+  lo.cut_layer = s.full ? 0 : s.plan.cut_layer();
+  lo.grad_checkpoint = R.train.grad_checkpoint;
+  lo.embeddings_trainable = s.full;
+  log_info("training ", s.params.size(), " tensors (", [&] {
+    int64_t n = 0;
+    for (auto& p : s.params) n += p.param.numel();
+    return n;
+  }(), " parameters); backward stops at layer ", lo.cut_layer, " of ", s.model.config.num_layers);
+
+  auto do_eval = [&](int64_t step) {
+    if (s.eval_examples.empty()) return;
+    EvalResult e = evaluate_loss(s, s.eval_examples);
+    if (result.first_eval_loss < 0) result.first_eval_loss = e.loss;
+    result.last_eval_loss = e.loss;
+    metrics.eval_row(step, e.loss, e.tokens);
+  };
+  auto checkpoint = [&](int64_t step) {
+    CheckpointState st;
+    st.step = step;
+    st.data_epoch = stream.epoch();
+    st.data_cursor = stream.cursor();
+    st.plan_json = s.plan.to_json().dump();
+    st.recipe_yaml = s.recipe_yaml;
+    for (auto& p : s.params) st.params.emplace_back(p.name, p.param);
+    st.optimizer = opt.state();
+    const std::string path = save_checkpoint(dir, st, R.output.keep_checkpoints);
+    log_debug("checkpoint ", path);
+  };
+
+  if (start == 0) do_eval(0);
+  SigintScope sigint;
+  Progress bar("train", R.train.max_steps);
+  int64_t step = start;
+  int64_t last_eval_step = start == 0 ? 0 : -1;
+  while (step < R.train.max_steps) {
+    const auto ts = std::chrono::steady_clock::now();
+    const double lr = schedule_lr(R.train.schedule, R.train.lr, static_cast<int>(step), R.train.warmup_steps,
+                                  R.train.max_steps, R.train.min_lr_ratio);
+    std::vector<Batch> micro;
+    int64_t n_targets = 0, n_tokens = 0;
+    for (int k = 0; k < R.train.grad_accum; ++k) {
+      micro.push_back(stream.next());
+      n_targets += micro.back().num_targets;
+    }
+    double loss_sum = 0;
+    for (size_t k = 0; k < micro.size(); ++k) {
+      if (micro[k].num_targets == 0) continue;
+      torch::manual_seed(static_cast<uint64_t>(R.train.seed) * 1000003ull + static_cast<uint64_t>(step) * 131ull + k);
+      BatchTensors bt = to_tensors(micro[k], s.model.device);
+      n_tokens += bt.num_tokens;
+      torch::Tensor ls = causal_lm_loss_sum(s.model, bt, lo);
+      (ls / static_cast<double>(n_targets)).backward();
+      loss_sum += ls.item<double>();
+    }
+    const double grad_norm = n_targets > 0 ? clip_grad_norm(s.params, R.train.max_grad_norm) : 0.0;
+    if (n_targets > 0) opt.step(lr);
+    opt.zero_grad();
+    ++step;
+
+    const double loss = n_targets > 0 ? loss_sum / static_cast<double>(n_targets) : 0.0;
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+    result.last_train_loss = loss;
+    const double mem = peak_memory_mb(s.model.device);
+    if (step % R.train.log_every == 0 || step == R.train.max_steps)
+      metrics.step_row(step, loss, lr, grad_norm, n_targets, n_tokens / std::max(dt, 1e-9), dt, mem);
+    char extra[160];
+    std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e %.0f tok/s %.0fMB", loss, lr, n_tokens / std::max(dt, 1e-9), mem);
+    bar.update(step, extra);
+    if (R.train.eval_every > 0 && step % R.train.eval_every == 0) {
+      do_eval(step);
+      last_eval_step = step;
+    }
+    const bool stop = g_interrupts.load() > 0 || (hooks.after_step && !hooks.after_step(step, loss));
+    if ((R.train.save_every > 0 && step % R.train.save_every == 0) || stop || step == R.train.max_steps)
+      checkpoint(step);
+    if (stop) {
+      result.interrupted = true;
+      log_info("\nstopped at step ", step, "; checkpoint saved (continue with --resume)");
+      break;
+    }
+  }
+  bar.finish();
+  if (!result.interrupted && last_eval_step != step) do_eval(step);
+  result.steps_done = step;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace et
