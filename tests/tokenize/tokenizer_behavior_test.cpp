@@ -97,6 +97,9 @@ class Wrapped : public Tokenizer {
   bool add_bos() const override { return t_.add_bos(); }
   bool add_eos() const override { return t_.add_eos(); }
   std::string kind() const override { return "wrapped"; }
+  std::vector<int32_t> encode_continuation(const std::string& text, bool continuation) const override {
+    return t_.encode_continuation(text, continuation);
+  }
 
  private:
   const Tokenizer& t_;
