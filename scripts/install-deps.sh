@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libtorch-dev libsentencepiece-dev sentencepiece libeigen3-dev libcli11-dev nlohmann-json3-dev
-      libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev)
+      libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev
+      libopenblas0-pthread)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,18 +8,17 @@ namespace et::quant {
 namespace {
 
 struct Nf4Linear : public torch::autograd::Function<Nf4Linear> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               const Nf4Weight* w, const torch::Tensor& bias) {
+  // The frozen bias is added outside (libtorch 1.13 cannot take an undefined tensor as an input).
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const Nf4Weight* w) {
     ctx->saved_data["w"] = reinterpret_cast<int64_t>(w);
-    torch::Tensor W = nf4_dequantize(*w, x.scalar_type(), x.device());
-    return bias.defined() ? at::linear(x, W, bias.to(x.scalar_type())) : at::linear(x, W);
+    return at::linear(x, nf4_dequantize(*w, x.scalar_type(), x.device()));
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
     const auto* w = reinterpret_cast<const Nf4Weight*>(ctx->saved_data["w"].toInt());
     const torch::Tensor& dy = grad_out[0];
     torch::Tensor W = nf4_dequantize(*w, dy.scalar_type(), dy.device());
-    return {at::matmul(dy, W), torch::Tensor(), torch::Tensor()};
+    return {at::matmul(dy, W), torch::Tensor()};
   }
 };
 
@@ -32,7 +31,8 @@ torch::Tensor nf4_linear(const torch::Tensor& x, const Nf4Weight& w, const torch
     torch::Tensor W = nf4_dequantize(w, x.scalar_type(), x.device());
     return bias.defined() ? at::linear(x, W, bias.to(x.scalar_type())) : at::linear(x, W);
   }
-  return Nf4Linear::apply(x, &w, bias);
+  torch::Tensor y = Nf4Linear::apply(x, &w);
+  return bias.defined() ? y + bias.to(y.scalar_type()) : y;
 }
 
 }  // namespace et::quant
