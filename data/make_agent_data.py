@@ -9,9 +9,10 @@ Suites:
   stories   tool calls phrased in the simple words of children's stories, for the real
             stories260K model (its 512-piece vocabulary covers them well).
 
-Each suite writes <out>/<suite>_train.jsonl and <out>/<suite>_eval.jsonl (disjoint: the eval
-conversations use slot values drawn with a different seed), and for `base` also <out>/corpus.txt
-(plain text used to train the base tokenizer). The same --seed gives byte-identical files.
+Each suite writes <out>/<suite>_train.jsonl and <out>/<suite>_eval.jsonl (the eval conversations
+are drawn with a different seed), <out>/<suite>_tools.json (the suite's tool schemas, for
+`edgetune generate --tools`), and for `base` also <out>/corpus.txt (plain text used to train the
+base tokenizer). The same --seed gives byte-identical files.
 
     python3 data/make_agent_data.py --suite stories --n-train 600 --n-eval 60 --out data/cache/stories
 """
@@ -36,13 +37,21 @@ CITIES = ["Paris", "Tokyo", "Lima", "Oslo", "Cairo", "Denver", "Seoul", "Madrid"
           "Boston", "Perth", "Dublin", "Quito", "Riga", "Accra"]
 CONTACTS = ["Alice", "Bob", "Chen", "Dana", "Emil", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kofi", "Lena"]
 NOTES = ["buy milk", "call the bank", "pay rent", "water the plants", "book the dentist",
-         "return the library books", "fix the bike", "send the report", "plan the trip", "clean the garage"]
+         "return the library books", "fix the bike", "send the report", "plan the trip", "clean the garage",
+         "buy oat milk and eggs", "order coffee beans", "get spinach and tomatoes", "fix the bedroom lights",
+         "clean the kitchen", "check the thermostat", "book a ride to the airport", "buy apples and yogurt",
+         "paint the office", "fix the bathroom door", "get rice and tofu", "turn off the living room lights"]
 CONDITIONS = ["sunny", "cloudy", "light rain", "snow", "windy", "foggy", "clear"]
 QUERIES = ["best pasta recipe", "how tall is the Eiffel Tower", "train times to the airport",
            "symptoms of a cold", "how to tie a tie", "population of Canada", "when is the next full moon",
-           "how to boil an egg", "distance from Earth to Mars", "who wrote Hamlet"]
+           "how to boil an egg", "distance from Earth to Mars", "who wrote Hamlet",
+           "best temperature for the bedroom", "how bright should office lights be", "grocery delivery stores",
+           "comfort or economy ride", "how to warm up a cold kitchen", "cheap rides downtown",
+           "how to cool the living room", "is FreshCo open on Sunday", "GreenMart weekly deals"]
 MESSAGES = ["I'm running late", "see you at noon", "the meeting moved to 3pm", "happy birthday!",
-            "can you pick up bread?", "call me when you can", "dinner is ready", "thanks for today"]
+            "can you pick up bread?", "call me when you can", "dinner is ready", "thanks for today",
+            "I'm in the kitchen", "the bedroom is cold", "I ordered groceries", "my ride is here",
+            "I'm going to the gym", "lights are on in the office", "meet me at the station", "done :)"]
 
 BASE_TOOLS = [
     tool("get_weather", "Current weather for a city", city=("string", "city name"),
@@ -226,6 +235,7 @@ def stories_example(rng):
 
 
 SUITES = {"base": base_example, "personal": personal_example, "stories": stories_example}
+TOOLS = {"base": BASE_TOOLS, "personal": PERSONAL_TOOLS, "stories": STORY_TOOLS}
 
 
 def corpus_lines(ex):
@@ -265,6 +275,9 @@ def main():
                         f.write(line.replace("\n", " ") + "\n")
             os.replace(os.path.join(args.out, "corpus.txt.tmp"), os.path.join(args.out, "corpus.txt"))
         print(f"{path}: {n} conversations")
+    with open(os.path.join(args.out, f"{args.suite}_tools.json"), "w") as f:
+        json.dump(TOOLS[args.suite], f, indent=1)
+        f.write("\n")
 
 
 if __name__ == "__main__":

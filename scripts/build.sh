@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, configures and builds into build/ (the binary is build/edgetune).
 # CUDA kernels are compiled too when nvcc is available (EDGETUNE_CUDA=ON|OFF overrides).
+# EDGETUNE_TARGET=edgetune builds only the binary (default: everything, tests and benchmarks too).
 # Extra arguments go to cmake's configure step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +18,6 @@ jobs=$(nproc)
 mem_gb=$(awk '/MemAvailable/ {print int($2/1048576)}' /proc/meminfo)
 [ "$mem_gb" -gt 0 ] && [ $((mem_gb / 2)) -lt "$jobs" ] && jobs=$((mem_gb / 2))
 [ "$jobs" -ge 1 ] || jobs=1
-cmake --build build -j "$jobs"
+target=()
+[ -n "${EDGETUNE_TARGET:-}" ] && target=(--target "$EDGETUNE_TARGET")
+cmake --build build -j "$jobs" "${target[@]}"

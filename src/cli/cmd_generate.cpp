@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "edgetune/core/error.h"
+#include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
 #include "edgetune/export/patch.h"
 #include "edgetune/tokenize/chat_template.h"
@@ -22,7 +23,7 @@ namespace et::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, prompt, device = "cpu", dtype = "float32", patch, chat_template = "auto", system;
+  std::string model, prompt, device = "cpu", dtype = "float32", patch, chat_template = "auto", system, tools;
   bool chat = false, force = false;
   int64_t max_tokens = 128;
   double temperature = 0.0, top_p = 1.0;
@@ -57,6 +58,14 @@ void run_generate(const GenerateArgs& a) {
   if (a.chat) {
     // The prompt is one user turn, rendered with the model's chat template up to the assistant's turn.
     Conversation conv;
+    if (!a.tools.empty()) {
+      try {
+        conv.tools = nlohmann::ordered_json::parse(read_text_file(a.tools));
+      } catch (const nlohmann::json::exception& e) {
+        fail("generate", a.tools, ": not valid JSON (", e.what(), ")");
+      }
+      if (!conv.tools.is_array()) fail("generate", a.tools, ": expected a JSON list of tool schemas");
+    }
     if (!a.system.empty()) conv.messages.push_back({Role::system, a.system, {}, ""});
     conv.messages.push_back({Role::user, a.prompt, {}, ""});
     const ChatTemplate t = a.chat_template == "auto"
@@ -123,6 +132,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template, "auto, plain, llama3, chatml, qwen3 or gemma3")
       ->capture_default_str();
   cmd->add_option("--system", a->system, "system prompt (with --chat)");
+  cmd->add_option("--tools", a->tools, "JSON file with a list of tool schemas offered to the model (with --chat)");
   cmd->callback([a] { run_generate(*a); });
 }
 

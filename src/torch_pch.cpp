@@ -1,0 +1,1 @@
+// Compiles the precompiled libtorch header that the torch-using layers reuse (src/CMakeLists.txt).
