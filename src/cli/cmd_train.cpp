@@ -14,6 +14,7 @@
 #include "edgetune/export/patch.h"
 #include "edgetune/export/peft_export.h"
 #include "edgetune/train/checkpoint.h"
+#include "edgetune/train/gradcut_calibration.h"
 #include "edgetune/train/recipe.h"
 #include "edgetune/train/trainer.h"
 #include "recipe_args.h"
@@ -39,8 +40,7 @@ Plan choose_plan(TrainSession& s, bool resume) {
   if (policy == "list") return plan_list(s.model, r.adapters);
   if (policy == "full" || policy == "none") return empty_plan(s.model, r.adapters);
   if (policy == "gradcut") {
-    if (r.adapters.plan.empty())
-      fail("train", "adapters.policy gradcut needs a plan: run `edgetune plan RECIPE -o plan.json` and set adapters.plan");
+    if (r.adapters.plan.empty()) return gradcut_plan(s);  // calibrate now
     return load_plan(r.adapters.plan);
   }
   fail("train", "unknown adapters.policy '", policy, "'");
@@ -78,6 +78,9 @@ void run_train(const TrainArgs& a) {
     export_model_weights(s.model, recipe.model.path, out);
     summary["model"] = out;
     log_info("model written to ", out);
+  } else if (recipe.model.init == "random") {
+    // A patch names its base by the weights' fingerprints; a random backbone has no files to name.
+    log_warn("model.init is random: no base weights to fingerprint, so no patch is written");
   } else {
     const std::string patch_path = path_join(dir, "patch.safetensors");
     write_patch(patch_path, make_patch(s.adapters, recipe.model.path, s.recipe_yaml));

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   et::cli::add_tokenize_command(app);
   et::cli::add_generate_command(app);
   et::cli::add_quantize_command(app);
+  et::cli::add_plan_command(app);
   et::cli::add_train_command(app);
   et::cli::add_export_command(app);
   try {

@@ -3,6 +3,7 @@
 // (float32), nothing of the size of x besides x itself. CPU tensors run the reference loops on all
 // threads, CUDA tensors the CUDA kernels (CUDA libtorch builds); other devices, or CUDA tensors in
 // a build without the kernels, fall back to the same formula in torch ops with plain autograd.
+// Each backward adds one to the counter of the layer the forward ran in (backward_counter.h).
 //
 // Numerics follow transformers: statistics in float32; offset == 0 (Llama, Qwen) rounds the
 // normalized row to x's dtype before multiplying by the weight, offset != 0 (Gemma, weights stored
@@ -15,6 +16,7 @@
 #include <cmath>
 
 #include "edgetune/core/error.h"
+#include "edgetune/kernels/backward_counter.h"
 #include "rmsnorm_impl.h"
 
 namespace et::kernels {
@@ -49,6 +51,7 @@ struct RmsNormFunction : torch::autograd::Function<RmsNormFunction> {
     auto [y, rstd] = forward_2d(x2, weight, eps, offset);
     ctx->save_for_backward({x2, weight, rstd});
     ctx->saved_data["offset"] = offset;
+    ctx->saved_data["layer"] = static_cast<int64_t>(current_layer_tag());
     return y.view(x.sizes());
   }
 
@@ -58,6 +61,7 @@ struct RmsNormFunction : torch::autograd::Function<RmsNormFunction> {
     const torch::Tensor& weight = saved[1];
     const torch::Tensor& rstd = saved[2];
     const double offset = ctx->saved_data["offset"].toDouble();
+    count_backward(static_cast<int>(ctx->saved_data["layer"].toInt()));
     const bool need_dx = ctx->needs_input_grad(0), need_dw = ctx->needs_input_grad(1);
     const torch::Tensor dy = grads[0].reshape(x2.sizes()).contiguous();
     std::pair<torch::Tensor, torch::Tensor> g;

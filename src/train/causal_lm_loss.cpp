@@ -1,8 +1,10 @@
+// The training loss with the gradient cut and optional gradient checkpointing (causal_lm_loss.h).
 #include "edgetune/train/causal_lm_loss.h"
 
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "edgetune/kernels/backward_counter.h"
 #include "edgetune/kernels/cross_entropy.h"
 #include "edgetune/model/forward.h"
 #include "edgetune/model/model.h"
@@ -57,6 +59,7 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     torch::Tensor y;
     {
       torch::AutoGradMode grad(true);
+      kernels::LayerTagScope tag(layer);
       y = model::forward_layers(*m, x, layer, layer + 1, in);
     }
     torch::autograd::backward({y}, {grad_out[0]});
@@ -77,11 +80,14 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
     torch::AutoGradMode grad(o.embeddings_trainable && torch::GradMode::is_enabled());
     hidden = model::embed(m, b.ids);
   }
-  if (cut > 0) {
+  // Each layer runs under its tag, so the backward counters can attribute work to layers.
+  for (int l = 0; l < cut; ++l) {
     torch::NoGradGuard no_grad;  // the gradient cut: below it, no graph and no saved activations
-    hidden = model::forward_layers(m, hidden, 0, cut, in);
+    kernels::LayerTagScope tag(l);
+    hidden = model::forward_layers(m, hidden, l, l + 1, in);
   }
   for (int l = cut; l < L; ++l) {
+    kernels::LayerTagScope tag(l);
     // The first layer above the cut is never checkpointed: its input needs no gradient, and a
     // checkpointed layer needs one to be reached in backward.
     if (o.grad_checkpoint && hidden.requires_grad() && torch::GradMode::is_enabled())
