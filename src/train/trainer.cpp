@@ -3,6 +3,9 @@
 
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
+#ifdef EDGETUNE_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -50,7 +53,15 @@ torch::Device resolve_device(const std::string& d) {
 }  // namespace
 
 double peak_memory_mb(torch::Device device) {
+#ifdef EDGETUNE_TORCH_CUDA
+  if (device.is_cuda()) {
+    // StatType::AGGREGATE is entry 0 in every libtorch version that has these stats.
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 20);
+  }
+#else
   (void)device;
+#endif
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))

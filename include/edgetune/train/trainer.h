@@ -70,7 +70,8 @@ struct TrainHooks {
 // Writes recipe.resolved.yaml, plan.json, metrics.jsonl and checkpoints/ into output.dir.
 TrainResult run_training(TrainSession& session, bool resume, const TrainHooks& hooks = {});
 
-// Peak memory in MB: CUDA allocator peak on a GPU, the process's peak RSS on the CPU.
+// Peak memory in MB: the CUDA caching allocator's peak of allocated bytes on a GPU (with a CUDA
+// libtorch build), the process's peak resident set on the CPU.
 double peak_memory_mb(torch::Device device);
 
 }  // namespace et
