@@ -125,8 +125,14 @@ Plan Plan::from_json(const json& j, const std::string& src) {
       e.score = m.value("score", 0.0);
       if (e.kind != AdapterKind::none && (e.rank <= 0 || e.alpha <= 0))
         fail("plan", src, ": ", e.module, " has rank ", e.rank, " and alpha ", e.alpha);
-      if (e.kind == AdapterKind::shared && !p.shared_of(e.type))
-        fail("plan", src, ": ", e.module, " is shared but there is no shared adapter for ", e.type);
+      if (e.kind == AdapterKind::shared) {
+        const SharedSpec* s = p.shared_of(e.type);
+        if (!s) fail("plan", src, ": ", e.module, " is shared but there is no shared adapter for ", e.type);
+        // The entry repeats its shared adapter's rank and alpha (exports and counts read them).
+        if (e.rank != s->rank || e.alpha != s->alpha)
+          fail("plan", src, ": ", e.module, " is shared with rank ", e.rank, " and alpha ", e.alpha,
+               " but the shared ", e.type, " adapter has rank ", s->rank, " and alpha ", s->alpha);
+      }
       p.entries.push_back(std::move(e));
     }
     if (j.contains("totals")) p.extra = j["totals"];

@@ -14,6 +14,54 @@ int64_t TokenizedExample::num_targets() const {
   return n;
 }
 
+namespace {
+
+// The text of a special token when it encodes back to exactly that token, else "".
+std::string special_text(const Tokenizer& tok, int32_t id) {
+  if (id < 0 || !tok.is_special(id)) return "";
+  std::string piece = tok.id_to_piece(id);
+  return tok.encode_continuation(piece, false) == std::vector<int32_t>{id} ? piece : std::string();
+}
+
+bool ends_with(const std::string& s, const std::string& t) {
+  return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+}
+
+// Where a run of text starts inside the whole text: at its beginning, after plain text (no dummy
+// prefix), or right after a special token. Text after a special token is encoded with the token's
+// text in front and the token's id dropped again, because tokenizers treat it differently from a
+// plain continuation (SentencePiece gives it a dummy prefix; a token with rstrip takes the
+// whitespace after it).
+struct RunStart {
+  bool continuation = false;
+  std::string special;
+};
+
+std::vector<int32_t> encode_run(const Tokenizer& tok, const RunStart& start, const std::string& text,
+                                const std::string& source) {
+  if (start.special.empty()) return tok.encode_continuation(text, start.continuation);
+  std::vector<int32_t> ids = tok.encode_continuation(start.special + text, true);
+  if (ids.empty() || tok.id_to_piece(ids.front()) != start.special)
+    fail("data", source, ": '", start.special, "' does not encode to its own token in front of the next text");
+  ids.erase(ids.begin());
+  return ids;
+}
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  size_t k = 0;
+  while (k < a.size() && k < b.size() && a[k] == b[k]) ++k;
+  return k;
+}
+
+}  // namespace
+
+// The ids are those of the whole text (EOS written as its token's text where it can be): the
+// segments are grouped into runs that end right after a special token, since text after a special
+// token tokenizes independently of the text before it, and each run is encoded in one piece.
+// Inside a run, each segment boundary is found by encoding the run up to it: the run's ids start
+// with those ids when no token crosses the boundary; a token that does (as "><" between
+// "<|eot_id|>" and "<|start_header_id|>" where those are plain text) belongs to the segment it
+// starts in.
 TokenizedExample tokenize_chat(const RenderedChat& chat, const Tokenizer& tok, int max_len,
                                const std::string& source) {
   TokenizedExample ex;
@@ -22,20 +70,55 @@ TokenizedExample tokenize_chat(const RenderedChat& chat, const Tokenizer& tok, i
     ex.ids.push_back(tok.bos_id());
     ex.target.push_back(0);
   }
-  bool first = true;
-  for (const auto& seg : chat.segments) {
-    if (!seg.text.empty()) {
-      auto ids = tok.encode_continuation(seg.text, /*continuation=*/!first);
-      first = false;
-      ex.ids.insert(ex.ids.end(), ids.begin(), ids.end());
-      ex.target.insert(ex.target.end(), ids.size(), seg.trainable ? 1 : 0);
+  const std::string eos_text = special_text(tok, tok.eos_id());
+  RunStart start;                                // the first run starts the text
+  std::string run;                               // the current run's text
+  std::vector<std::vector<int32_t>> prefix_ids;  // ids of the run up to the end of each segment in it
+  std::vector<uint8_t> flags;                    // trainability of each segment in it
+  auto flush = [&]() {
+    if (flags.empty()) return;
+    const std::vector<int32_t>& ids = prefix_ids.back();
+    size_t from = 0;
+    for (size_t i = 0; i < flags.size(); ++i) {
+      size_t to = ids.size();
+      if (i + 1 < flags.size()) {
+        const size_t k = common_prefix(prefix_ids[i], ids);
+        to = std::min(ids.size(), k == prefix_ids[i].size() ? k : k + 1);
+      }
+      for (size_t t = from; t < std::max(from, to); ++t) {
+        ex.ids.push_back(ids[t]);
+        ex.target.push_back(flags[i]);
+      }
+      from = std::max(from, to);
     }
-    if (seg.eos_after) {
-      if (tok.eos_id() < 0) fail("data", source, ": the template ends a turn with EOS but the tokenizer has none");
+    run.clear();
+    prefix_ids.clear();
+    flags.clear();
+  };
+  for (const auto& seg : chat.segments) {
+    if (seg.eos_after && tok.eos_id() < 0)
+      fail("data", source, ": the template ends a turn with EOS but the tokenizer has none");
+    const bool eos_as_text = seg.eos_after && !eos_text.empty();
+    const std::string text = eos_as_text ? seg.text + eos_text : seg.text;
+    if (!text.empty()) {
+      run += text;
+      prefix_ids.push_back(encode_run(tok, start, run, source));
+      flags.push_back(seg.trainable ? 1 : 0);
+      const std::vector<int32_t>& ids = prefix_ids.back();
+      const std::string special = ids.empty() ? std::string() : special_text(tok, ids.back());
+      if (!special.empty() && ends_with(run, special)) {
+        flush();
+        start = {true, special};
+      }
+    }
+    if (seg.eos_after && !eos_as_text) {  // an EOS that cannot be written as text
+      flush();
       ex.ids.push_back(tok.eos_id());
       ex.target.push_back(seg.trainable ? 1 : 0);
+      start = {true, ""};
     }
   }
+  flush();
   if (static_cast<int>(ex.ids.size()) > max_len) {
     ex.ids.resize(static_cast<size_t>(max_len));
     ex.target.resize(static_cast<size_t>(max_len));

@@ -55,6 +55,10 @@ void export_merged(const AdapterSet& adapters, const std::string& base_folder, c
       out.push_back({name, t.dtype, t.shape, f.data(t), t.end - t.begin});
       continue;
     }
+    const PlanEntry& e = *it->second;
+    if (t.shape != std::vector<int64_t>{e.out_features, e.in_features})
+      fail("export", base_folder, ": tensor '", name, "' is ", t.shape_str(), " but the patch adapts it as [",
+           e.out_features, ", ", e.in_features, "]");
     std::vector<float> w = f.read_f32(name);
     auto merged = torch::from_blob(w.data(), t.shape, torch::kFloat32) + adapters.delta_weight(it->second->module).cpu();
     buffers.push_back(encode(merged, t.dtype));

@@ -78,7 +78,9 @@ EtqContents read_etq(const std::string& path) {
       q.shape.push_back(d);
       q.numel *= d;
     }
+    q.name = path + ": " + w;  // validated under "<file>: <weight>" so an error names both
     nf4_validate(q, "etq");
+    q.name = w;
     c.nf4[w] = std::move(q);
   }
   return c;

@@ -81,27 +81,33 @@ std::vector<int32_t> PipelineTokenizer::encode_continuation(const std::string& t
   return encode_impl(text, false, true, continuation);
 }
 
+// With continuation, only the text at offset 0 continues the earlier text (no dummy prefix); text
+// after an added token inside `text` is encoded exactly as in a whole-text encode.
 std::vector<int32_t> PipelineTokenizer::encode_impl(const std::string& text, bool add_special, bool parse_special,
                                                     bool continuation) const {
-  const auto& norms = continuation ? cont_normalizers_ : spec_.normalizers;
-  const auto& pres = continuation ? cont_pre_tokenizers_ : spec_.pre_tokenizers;
   std::vector<int32_t> ids;
   if (add_special && spec_.add_bos) ids.push_back(spec_.bos_id);
   const std::string input = lossy_input_ && !utf8_is_valid(text) ? utf8_lossy(text) : text;
   const VocabIndex* frozen = spec_.freeze_user_defined ? &idx_ : nullptr;
+  bool leading = continuation;  // the next piece of text still continues the earlier text
   for (const Segment& seg : raw_matcher_.split(input, !continuation, parse_special)) {
+    const bool cont = leading;
+    leading = false;
     if (seg.id >= 0) {
       ids.push_back(seg.id);
       continue;
     }
-    std::string norm = normalize(seg.text, norms, frozen);
+    std::string norm = normalize(seg.text, cont ? cont_normalizers_ : spec_.normalizers, frozen);
     if (normalized_matcher_.empty()) {
-      encode_words(norm, seg.at_start, pres, ids);
+      encode_words(norm, seg.at_start, cont ? cont_pre_tokenizers_ : spec_.pre_tokenizers, ids);
       continue;
     }
+    bool first_sub = cont;
     for (const Segment& sub : normalized_matcher_.split(norm, seg.at_start, parse_special)) {
+      const bool sub_cont = first_sub;
+      first_sub = false;
       if (sub.id >= 0) ids.push_back(sub.id);
-      else encode_words(sub.text, sub.at_start, pres, ids);
+      else encode_words(sub.text, sub.at_start, sub_cont ? cont_pre_tokenizers_ : spec_.pre_tokenizers, ids);
     }
   }
   if (add_special && spec_.add_eos) ids.push_back(spec_.eos_id);

@@ -21,8 +21,9 @@ struct TokenizedExample {
   int64_t num_targets() const;
 };
 
-// Tokenizes the segments of `chat` one by one (special-token text such as <|im_start|> becomes its
-// id), prepending BOS / appending EOS where the template asks, and truncates to max_len tokens.
+// The ids of the whole rendered text (special-token text such as <|im_start|> becomes its id),
+// BOS / EOS where the template asks, each token a target when it starts in a trainable segment;
+// truncated to max_len tokens. Equal to encoding the whole text at once (EOS written as its text).
 TokenizedExample tokenize_chat(const RenderedChat& chat, const Tokenizer& tok, int max_len,
                                const std::string& source);
 

@@ -4,8 +4,8 @@
 // answer plus the token that ends its turn; never system prompts, user turns, tool results
 // (observations) or the template's role headers.
 //
-// Segment boundaries sit right after a special token or a newline, so tokenizing the segments one
-// by one gives the same ids as tokenizing the whole text (BPE merges do not cross those points).
+// tokenize_chat (data/examples.h) turns the segments into the ids of the whole text, a token being
+// a target when it starts in a trainable segment.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

@@ -23,10 +23,10 @@ class Tokenizer {
   virtual std::vector<int32_t> encode(const std::string& text, bool add_special = false,
                                       bool parse_special = false) const = 0;
   // Ids of `text` (no BOS/EOS, special-token text parsed) as it tokenizes when it follows earlier
-  // text (continuation = true): no dummy-prefix space (SentencePiece add_dummy_prefix, Metaspace or
-  // Prepend "▁", byte-level add_prefix_space) goes in front. A text split into pieces right after
-  // newlines or special tokens then encodes, piece by piece, to the ids of the whole text. With
-  // continuation = false this is encode(text, false, true).
+  // plain text (continuation = true): no dummy-prefix space (SentencePiece add_dummy_prefix,
+  // Metaspace or Prepend "▁", byte-level add_prefix_space) goes in front of it; text after a
+  // special token inside `text` encodes as it does in encode(). With continuation = false this is
+  // encode(text, false, true).
   virtual std::vector<int32_t> encode_continuation(const std::string& text, bool continuation) const = 0;
   // Text of `ids`. skip_special drops control tokens (BOS, EOS, ...); byte-fallback pieces and
   // byte-level pieces are reassembled into UTF-8. Decoding the ids of encode(t) gives t back
