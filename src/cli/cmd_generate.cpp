@@ -15,6 +15,7 @@
 #include "edgetune/model/config.h"
 #include "edgetune/model/generate.h"
 #include "edgetune/model/model.h"
+#include "edgetune/model/model_files.h"
 #include "edgetune/tokenize/stream_decoder.h"
 #include "edgetune/tokenize/tokenizer.h"
 
@@ -43,7 +44,7 @@ void run_generate(const GenerateArgs& a) {
   lo.device = model::parse_device(a.device);
   lo.dtype = model::parse_compute_dtype(a.dtype, "generate");
   model::Model m = model::load_model(a.model, lo);
-  const auto tok = load_tokenizer(a.model);
+  const auto tok = load_tokenizer(model::model_files_folder(a.model));
   AdapterSet adapters;
   if (!a.patch.empty()) {
     Patch patch = read_patch(a.patch);
@@ -93,7 +94,7 @@ void run_generate(const GenerateArgs& a) {
   o.sampling.top_p = a.top_p;
   o.sampling.top_k = a.top_k;
   o.sampling.seed = a.seed;
-  o.stop_ids = model::stop_token_ids(a.model, m.config);
+  o.stop_ids = model::stop_token_ids(model::model_files_folder(a.model), m.config);
   if (tok->eos_id() >= 0 && std::find(o.stop_ids.begin(), o.stop_ids.end(), tok->eos_id()) == o.stop_ids.end())
     o.stop_ids.push_back(tok->eos_id());
   log_info("generate: ", prompt.size(), " prompt tokens, up to ", a.max_tokens, " new, ",

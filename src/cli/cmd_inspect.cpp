@@ -10,10 +10,13 @@
 #include "commands.h"
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
+#include "edgetune/core/gguf.h"
 #include "edgetune/core/safetensors.h"
 #include "edgetune/model/config.h"
 #include "edgetune/model/linear.h"
 #include "edgetune/model/model.h"
+#include "edgetune/model/model_files.h"
+#include "edgetune/quant/etq_file.h"
 #include "edgetune/tokenize/tokenizer.h"
 
 namespace et::cli {
@@ -70,23 +73,7 @@ std::string token_str(const Tokenizer& tok, int32_t id) {
   return std::to_string(id) + " " + tok.id_to_piece(id);
 }
 
-void run_inspect(const std::string& path) {
-  if (ends_with(path, ".gguf") || ends_with(path, ".etq"))
-    fail("inspect", path, ": ", ends_with(path, ".gguf") ? "GGUF" : ".etq",
-         " models are not supported yet; give a Hugging Face model folder");
-  if (!is_directory(path))
-    fail("inspect", path, file_exists(path) ? ": not a folder; give a Hugging Face model folder"
-                                            : ": no such folder");
-  const model::ModelConfig c = model::load_config(path);
-  const SafetensorsSet files(path);
-  std::string prefix;
-  bool tied = false;
-  const auto expected = model::expected_tensors(c, files, &prefix, &tied);
-  const std::string stored = model::validate_tensors(c, files, /*check_values=*/true);
-  int64_t params = 0;
-  for (const auto& t : expected) params += files.get(t.name).numel();
-
-  std::printf("model          %s\n", path.c_str());
+void print_config(const model::ModelConfig& c) {
   std::printf("architecture   %s (model_type %s, family %s)\n", c.architecture.empty() ? "-" : c.architecture.c_str(),
               c.model_type.c_str(), model::family_name(c.family));
   std::printf("layers         %lld: %s\n", static_cast<long long>(c.num_layers), layer_types_str(c).c_str());
@@ -104,6 +91,38 @@ void run_inspect(const std::string& path) {
   std::printf("norms          rms_norm_eps %g%s\n", c.rms_norm_eps,
               c.gemma_norms ? ", (1 + w) weights, 4 per block, embeddings x sqrt(hidden)" : "");
   std::printf("max positions  %lld\n", static_cast<long long>(c.max_position_embeddings));
+}
+
+void print_tokenizer(const std::string& folder, const model::ModelConfig& c) {
+  const bool has_tok =
+      file_exists(path_join(folder, "tokenizer.json")) || file_exists(path_join(folder, "tokenizer.model"));
+  if (!has_tok) {
+    std::printf("tokenizer      none (no tokenizer.json or tokenizer.model)\n");
+    return;
+  }
+  auto tok = load_tokenizer(folder);
+  std::printf("tokenizer      %s, vocab %d, bos %s, eos %s%s\n", tok->kind().c_str(), tok->vocab_size(),
+              token_str(*tok, tok->bos_id()).c_str(), token_str(*tok, tok->eos_id()).c_str(),
+              tok->add_bos() ? ", adds BOS" : "");
+  if (tok->vocab_size() != c.vocab_size)
+    std::printf("               (tokenizer vocab %d differs from the model's %lld)\n", tok->vocab_size(),
+                static_cast<long long>(c.vocab_size));
+}
+
+void inspect_folder(const std::string& path) {
+  if (!is_directory(path))
+    fail("inspect", path, file_exists(path) ? ": not a model folder, .etq or .gguf file" : ": no such folder or file");
+  const model::ModelConfig c = model::load_config(path);
+  const SafetensorsSet files(path);
+  std::string prefix;
+  bool tied = false;
+  const auto expected = model::expected_tensors(c, files, &prefix, &tied);
+  const std::string stored = model::validate_tensors(c, files, /*check_values=*/true);
+  int64_t params = 0;
+  for (const auto& t : expected) params += files.get(t.name).numel();
+
+  std::printf("model          %s\n", path.c_str());
+  print_config(c);
   std::printf("head           %s\n", tied ? "tied to embed_tokens" : ("untied (" + expected.back().name + ")").c_str());
   std::printf("parameters     %s\n", with_commas(params).c_str());
   std::printf("dtype          stored %s, config %s\n", stored.c_str(), c.torch_dtype.empty() ? "-" : c.torch_dtype.c_str());
@@ -123,19 +142,61 @@ void run_inspect(const std::string& path) {
                   shape_str(t.shape).c_str(), t.name.c_str());
     }
   }
+  print_tokenizer(path, c);
+}
 
-  const bool has_tok = file_exists(path_join(path, "tokenizer.json")) || file_exists(path_join(path, "tokenizer.model"));
-  if (!has_tok) {
-    std::printf("tokenizer      none (no tokenizer.json or tokenizer.model)\n");
-    return;
+void inspect_etq(const std::string& path) {
+  const quant::EtqContents etq = quant::read_etq(path);
+  const std::string folder = model::model_files_folder(path);
+  const model::ModelConfig c = model::load_config(folder);
+  int64_t nf4_values = 0, nf4_bytes = 0, dense_values = 0;
+  for (const auto& kv : etq.nf4) {
+    nf4_values += kv.second.numel;
+    nf4_bytes += kv.second.nbytes();
   }
-  auto tok = load_tokenizer(path);
-  std::printf("tokenizer      %s, vocab %d, bos %s, eos %s%s\n", tok->kind().c_str(), tok->vocab_size(),
-              token_str(*tok, tok->bos_id()).c_str(), token_str(*tok, tok->eos_id()).c_str(),
-              tok->add_bos() ? ", adds BOS" : "");
-  if (tok->vocab_size() != c.vocab_size)
-    std::printf("               (tokenizer vocab %d differs from the model's %lld)\n", tok->vocab_size(),
-                static_cast<long long>(c.vocab_size));
+  for (const auto& t : etq.file->tensors())
+    if (!etq.is_nf4_part(t.name)) dense_values += t.numel();
+  std::printf("model          %s (.etq, NF4 backbone; quantized from %s)\n", path.c_str(),
+              etq.metadata.count("source") ? etq.metadata.at("source").c_str() : "-");
+  print_config(c);
+  std::printf("parameters     %s (%s in NF4 projections, %s dense)\n", with_commas(nf4_values + dense_values).c_str(),
+              with_commas(nf4_values).c_str(), with_commas(dense_values).c_str());
+  std::printf("NF4            %zu matrices, %.2f MB (%.3f bits per value with double-quantized absmax)\n",
+              etq.nf4.size(), nf4_bytes / 1048576.0, nf4_values > 0 ? 8.0 * nf4_bytes / nf4_values : 0.0);
+  std::printf("embedded files");
+  for (const auto& kv : etq.side_files) std::printf(" %s", kv.first.c_str());
+  std::printf("\n");
+  print_tokenizer(folder, c);
+}
+
+void inspect_gguf(const std::string& path) {
+  const GgufFile g(path);
+  std::printf("model          %s (GGUF v%u, %zu tensors, %zu metadata keys)\n", path.c_str(), g.version(),
+              g.tensors().size(), g.metadata().size());
+  for (const auto& kv : g.metadata()) {
+    if (kv.first.rfind("tokenizer.ggml.", 0) == 0 && kv.second.type == GgufType::array) continue;
+    std::printf("  %-40s %s\n", kv.first.c_str(), kv.second.to_string().c_str());
+  }
+  std::map<std::string, int64_t> by_type;
+  uint64_t bytes = 0;
+  for (const auto& t : g.tensors()) {
+    ++by_type[ggml_type_name(t.type)];
+    bytes += t.nbytes;
+  }
+  std::printf("tensors       ");
+  for (const auto& kv : by_type) std::printf(" %s x%lld", kv.first.c_str(), static_cast<long long>(kv.second));
+  std::printf(" (%.2f MB)\n", bytes / 1048576.0);
+  if (g.has("tokenizer.ggml.model")) {
+    auto tok = load_tokenizer(path);
+    std::printf("tokenizer      %s, vocab %d, bos %s, eos %s\n", tok->kind().c_str(), tok->vocab_size(),
+                token_str(*tok, tok->bos_id()).c_str(), token_str(*tok, tok->eos_id()).c_str());
+  }
+}
+
+void run_inspect(const std::string& path) {
+  if (quant::is_etq_file(path)) return inspect_etq(path);
+  if (ends_with(path, ".gguf")) return inspect_gguf(path);
+  inspect_folder(path);
 }
 
 }  // namespace
@@ -143,7 +204,7 @@ void run_inspect(const std::string& path) {
 void add_inspect_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Describe a model: architecture, sizes, matrices, tokenizer");
   auto path = std::make_shared<std::string>();
-  cmd->add_option("MODEL", *path, "Hugging Face model folder")->required();
+  cmd->add_option("MODEL", *path, "Hugging Face model folder, .etq or .gguf file")->required();
   cmd->callback([path] { run_inspect(*path); });
 }
 

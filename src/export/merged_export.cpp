@@ -7,6 +7,7 @@
 #include "edgetune/core/log.h"
 #include "edgetune/core/safetensors.h"
 #include "edgetune/model/model.h"
+#include "edgetune/quant/etq_file.h"
 
 namespace et {
 
@@ -41,6 +42,9 @@ std::vector<uint8_t> encode(const torch::Tensor& t32, DType dtype) {
 }  // namespace
 
 void export_merged(const AdapterSet& adapters, const std::string& base_folder, const std::string& out_dir) {
+  if (quant::is_etq_file(base_folder))
+    fail("export", base_folder, ": a merged model needs the dense base weights; give the Hugging Face folder the .etq "
+         "was quantized from");
   SafetensorsSet files(base_folder);
   std::map<std::string, const PlanEntry*> adapted;
   for (const auto& e : adapters.plan.entries)

@@ -6,7 +6,10 @@
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
+#include "edgetune/core/hash.h"
 #include "edgetune/core/safetensors.h"
+#include "edgetune/model/model_files.h"
+#include "edgetune/quant/etq_file.h"
 #include "edgetune/version.h"
 
 namespace et {
@@ -17,37 +20,43 @@ namespace {
 
 const char* kFormat = "edgetune-patch";
 
-// FNV-1a over 64-bit words (and the tail bytes): fast, stable, plenty to tell bases apart.
-uint64_t hash_bytes(const uint8_t* p, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h = (h ^ w) * 1099511628211ull;
-  }
-  for (; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
-std::string hex(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 json fingerprints_json(const std::vector<MatrixFingerprint>& fps) {
   json a = json::array();
   for (const auto& f : fps)
-    a.push_back({{"module", f.module}, {"shape", f.shape}, {"dtype", f.dtype}, {"hash", hex(f.hash)}, {"norm", f.norm}});
+    a.push_back({{"module", f.module}, {"shape", f.shape}, {"dtype", f.dtype}, {"hash", hash_hex(f.hash)}, {"norm", f.norm}});
   return a;
 }
 
 }  // namespace
 
 std::vector<MatrixFingerprint> fingerprint_base(const std::string& folder, const std::vector<std::string>& modules) {
-  SafetensorsSet files(folder);
   std::vector<MatrixFingerprint> out;
+  if (quant::is_etq_file(folder)) {
+    // An .etq carries the fingerprints of the dense weights it was quantized from, so a patch
+    // trained on it matches that Hugging Face folder too.
+    const quant::EtqContents etq = quant::read_etq(folder);
+    auto it = etq.metadata.find("source_fingerprints");
+    if (it == etq.metadata.end()) fail("patch", folder, ": the .etq holds no source fingerprints");
+    json all;
+    try {
+      all = json::parse(it->second);
+    } catch (const json::exception& e) {
+      fail("patch", folder, ": malformed source_fingerprints (", e.what(), ")");
+    }
+    for (const auto& m : modules) {
+      if (!all.contains(m)) fail("patch", folder, ": no fingerprint for ", m);
+      const json& fj = all[m];
+      MatrixFingerprint fp;
+      fp.module = m;
+      fp.shape = fj.at("shape").get<std::vector<int64_t>>();
+      fp.dtype = fj.at("dtype").get<std::string>();
+      fp.hash = std::stoull(fj.at("hash").get<std::string>(), nullptr, 16);
+      fp.norm = fj.at("norm").get<double>();
+      out.push_back(std::move(fp));
+    }
+    return out;
+  }
+  SafetensorsSet files(folder);
   for (const auto& m : modules) {
     const std::string name = m + ".weight";
     const TensorInfo& t = files.get(name);
@@ -56,7 +65,7 @@ std::vector<MatrixFingerprint> fingerprint_base(const std::string& folder, const
     fp.module = m;
     fp.shape = t.shape;
     fp.dtype = dtype_name(t.dtype);
-    fp.hash = hash_bytes(f.data(t), t.end - t.begin);
+    fp.hash = hash_bytes64(f.data(t), t.end - t.begin);
     std::vector<float> v = f.read_f32(name, false);
     double sq = 0;
     for (float x : v) sq += static_cast<double>(x) * x;
@@ -71,7 +80,7 @@ Patch make_patch(const AdapterSet& adapters, const std::string& base_folder, con
   p.plan = adapters.plan;
   p.recipe_yaml = recipe_yaml;
   p.base_path = base_folder;
-  p.base_config = read_text_file(path_join(base_folder, "config.json"));
+  p.base_config = read_text_file(path_join(model::model_files_folder(base_folder), "config.json"));
   p.edgetune_version = EDGETUNE_VERSION;
   std::vector<std::string> modules;
   for (const auto& e : adapters.plan.entries)

@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
+#include "edgetune/core/hash.h"
 #include "edgetune/core/log.h"
 #include "edgetune/core/safetensors.h"
 #include "edgetune/model/config.h"
@@ -30,12 +32,6 @@ std::string cache_root() {
   return path_join(t && *t ? t : "/tmp", "edgetune-cache");
 }
 
-uint64_t fnv(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
 }  // namespace
 
 std::string model_files_folder(const std::string& path) {
@@ -43,9 +39,8 @@ std::string model_files_folder(const std::string& path) {
   quant::EtqContents etq = quant::read_etq(path);
   std::string key;
   for (const auto& kv : etq.side_files) key += kv.first + '\0' + kv.second + '\0';
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv(key)));
-  const std::string dir = path_join(cache_root(), std::string("etq-") + hex);
+  const std::string dir = path_join(
+      cache_root(), "etq-" + hash_hex(hash_bytes64(reinterpret_cast<const uint8_t*>(key.data()), key.size())));
   if (!file_exists(path_join(dir, "config.json"))) {
     make_dirs(dir);
     for (const auto& kv : etq.side_files) {
@@ -70,6 +65,7 @@ QuantizeReport quantize_to_etq(const std::string& folder, const std::string& out
   std::vector<quant::Nf4Weight> quantized;
   quantized.reserve(specs.size());
   double err2 = 0, ref2 = 0;
+  nlohmann::json fingerprints = nlohmann::json::object();  // of the source's dense projections
   int64_t total = 0, done = 0;
   auto is_proj = [](const std::string& n) {
     for (const char* k : {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight", "gate_proj.weight",
@@ -91,6 +87,11 @@ QuantizeReport quantize_to_etq(const std::string& folder, const std::string& out
     }
     std::vector<float> v = f.read_f32(spec.name);
     auto w = torch::from_blob(v.data(), t.shape, torch::kFloat32);
+    double sq = 0;
+    for (float x : v) sq += static_cast<double>(x) * x;
+    fingerprints[spec.name.substr(0, spec.name.size() - 7)] = {
+        {"shape", t.shape}, {"dtype", dtype_name(t.dtype)},
+        {"hash", hash_hex(hash_bytes64(f.data(t), t.end - t.begin))}, {"norm", std::sqrt(sq)}};
     quantized.push_back(quant::nf4_quantize(w, spec.name));
     auto back = quant::nf4_dequantize(quantized.back(), torch::kFloat32, torch::kCPU);
     err2 += (back - w).pow(2).sum().item<double>();
@@ -107,7 +108,7 @@ QuantizeReport quantize_to_etq(const std::string& folder, const std::string& out
   }
   std::vector<const quant::Nf4Weight*> qptr;
   for (const auto& q : quantized) qptr.push_back(&q);
-  quant::write_etq(out_path, dense, qptr, side, folder);
+  quant::write_etq(out_path, dense, qptr, side, folder, {{"source_fingerprints", fingerprints.dump()}});
   rep.rmse = ref2 > 0 ? std::sqrt(err2 / ref2) : 0;
   return rep;
 }

@@ -88,7 +88,7 @@ EtqContents read_etq(const std::string& path) {
 
 void write_etq(const std::string& path, const std::vector<EtqDenseTensor>& dense,
                const std::vector<const Nf4Weight*>& quantized, const std::map<std::string, std::string>& side_files,
-               const std::string& source) {
+               const std::string& source, const std::map<std::string, std::string>& extra_metadata) {
   std::vector<TensorToWrite> out;
   std::vector<torch::Tensor> alive;
   for (const auto& d : dense) out.push_back({d.name, d.dtype, d.shape, d.data, d.nbytes});
@@ -111,8 +111,11 @@ void write_etq(const std::string& path, const std::vector<EtqDenseTensor>& dense
     out.push_back({"file/" + kv.first, DType::u8, {static_cast<int64_t>(kv.second.size())}, kv.second.data(), kv.second.size()});
   std::string prefix(kEtqMagic, 4);
   for (int i = 0; i < 4; ++i) prefix.push_back(static_cast<char>((kEtqVersion >> (8 * i)) & 0xff));
-  write_safetensors(path, out, {{"format", "edgetune-etq"}, {"edgetune_version", EDGETUNE_VERSION}, {"source", source}},
-                    prefix);
+  std::map<std::string, std::string> md = extra_metadata;
+  md["format"] = "edgetune-etq";
+  md["edgetune_version"] = EDGETUNE_VERSION;
+  md["source"] = source;
+  write_safetensors(path, out, md, prefix);
 }
 
 }  // namespace et::quant

@@ -3,7 +3,9 @@
 //           first user message, a tool call as {"name": ..., "parameters": ...}, results as ipython.
 //   chatml  Qwen2.5: default Qwen system prompt, tools in <tools></tools>, calls as Hermes
 //           <tool_call>{...}</tool_call>, results as <tool_response> inside a user turn.
-//   qwen3   the same without the default system prompt.
+//   qwen3   the same without the default system prompt; the last assistant turn (after the last user
+//           message) and the generation prompt open with an empty <think></think> block, as Qwen3's
+//           template renders them with reasoning off.
 //   gemma3  Gemma 3: system text prefixed to the first user turn, assistant role "model", strictly
 //           alternating turns; Gemma has no tool syntax, so tools, calls and results use the Hermes
 //           tags of chatml as plain text.
@@ -204,13 +206,17 @@ RenderedChat render_chatml(const Conversation& c, bool qwen3, bool last_only, bo
     b.add("<|im_start|>system\n" + kQwenDefaultSystem + "<|im_end|>\n");
   }
   const int last = last_assistant(c);
+  int last_query = -1;  // Qwen3: the final assistant turn after the last user message opens with
+  for (size_t i = 0; i < c.messages.size(); ++i)  // an empty think block (reasoning off)
+    if (c.messages[i].role == Role::user) last_query = static_cast<int>(i);
   for (size_t i = start; i < c.messages.size(); ++i) {
     const auto& m = c.messages[i];
     if (m.role == Role::user || m.role == Role::system) {
       b.add(std::string("<|im_start|>") + role_name(m.role) + "\n" + m.content + "<|im_end|>\n");
     } else if (m.role == Role::assistant) {
       const bool train = !last_only || static_cast<int>(i) == last;
-      b.add("<|im_start|>assistant\n");
+      const bool think = qwen3 && i + 1 == c.messages.size() && static_cast<int>(i) > last_query;
+      b.add(think ? "<|im_start|>assistant\n<think>\n\n</think>\n\n" : "<|im_start|>assistant\n");
       std::string body = m.content;
       for (const auto& tc : m.tool_calls) body += (body.empty() ? "" : "\n") + hermes_call(tc);
       b.add(body + "<|im_end|>", train);
@@ -221,7 +227,7 @@ RenderedChat render_chatml(const Conversation& c, bool qwen3, bool last_only, bo
       if (i + 1 == c.messages.size() || c.messages[i + 1].role != Role::tool) b.add("<|im_end|>\n");
     }
   }
-  if (gen) b.add("<|im_start|>assistant\n");
+  if (gen) b.add(qwen3 ? "<|im_start|>assistant\n<think>\n\n</think>\n\n" : "<|im_start|>assistant\n");
   return b.out;
 }
 

@@ -22,6 +22,7 @@
 #include "edgetune/core/progress.h"
 #include "edgetune/data/trajectory.h"
 #include "edgetune/model/forward.h"
+#include "edgetune/model/model_files.h"
 #include "edgetune/train/causal_lm_loss.h"
 #include "edgetune/train/checkpoint.h"
 #include "edgetune/train/metrics.h"
@@ -90,7 +91,7 @@ TrainSession open_session(const Recipe& recipe) {
   log_info("loading ", recipe.model.path, " (", dt, " on ", device.str(),
            lo.quantize_nf4 ? ", NF4 backbone" : "", lo.init_random ? ", random init" : "", ")");
   s.model = model::load_model(recipe.model.path, lo);
-  s.tokenizer = load_tokenizer(recipe.model.path);
+  s.tokenizer = load_tokenizer(model::model_files_folder(recipe.model.path));
   s.chat_template = recipe.data.chat_template == "auto"
                         ? choose_chat_template(model::family_name(s.model.config.family), *s.tokenizer)
                         : parse_chat_template(recipe.data.chat_template);

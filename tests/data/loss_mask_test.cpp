@@ -90,12 +90,17 @@ std::vector<Case> cases() {
   const std::string chatml_react = kChatmlSystem + "<|im_start|>assistant\n«" + kThought1 +
                                    "<|im_end|>»\n<|im_start|>user\n<tool_response>\n18C, sunny\n</tool_response>"
                                    "<|im_end|>\n<|im_start|>assistant\n«" + kThought2 + "<|im_end|>»\n";
+  // Qwen3 differs from Qwen2.5 without a system message (no default prompt) and in the empty think
+  // block that opens the final assistant turn after the last user message.
+  auto with_think = [](std::string s) {
+    const std::string last = "<|im_start|>assistant\n«";
+    return s.insert(s.rfind(last) + last.size() - 2, "<think>\n\n</think>\n\n");
+  };
   return {
       {ChatTemplate::chatml, kChatLine, chatml_chat},
       {ChatTemplate::chatml, kReactLine, chatml_react},
-      // Qwen3 differs from Qwen2.5 only without a system message (no default prompt).
-      {ChatTemplate::qwen3, kChatLine, chatml_chat},
-      {ChatTemplate::qwen3, kReactLine, chatml_react},
+      {ChatTemplate::qwen3, kChatLine, with_think(chatml_chat)},
+      {ChatTemplate::qwen3, kReactLine, with_think(chatml_react)},
       {ChatTemplate::llama3, kChatLine,
        kLlama3Head + "<|start_header_id|>assistant<|end_header_id|>\n\n«{\"name\": \"get_weather\", \"parameters\": "
                      "{\"city\": \"Paris\"}}<|eot_id|>»<|start_header_id|>ipython<|end_header_id|>\n\n18C, sunny"
@@ -130,7 +135,7 @@ std::string two_turn(ChatTemplate t, bool last_only) {
              "\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n«See you.<|im_end|>»\n";
     case ChatTemplate::qwen3:
       return "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n" + mark("Hello!<|im_end|>") +
-             "\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n«See you.<|im_end|>»\n";
+             "\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n«See you.<|im_end|>»\n";
     case ChatTemplate::llama3:
       return "<s><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: "
              "26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
@@ -202,7 +207,7 @@ TEST_F(LossMask, GenerationPromptEndsWithTheAssistantHeader) {
   c.messages.pop_back();
   const std::map<ChatTemplate, std::string> tail = {
       {ChatTemplate::chatml, "<|im_start|>assistant\n"},
-      {ChatTemplate::qwen3, "<|im_start|>assistant\n"},
+      {ChatTemplate::qwen3, "<|im_start|>assistant\n<think>\n\n</think>\n\n"},
       {ChatTemplate::llama3, "<|start_header_id|>assistant<|end_header_id|>\n\n"},
       {ChatTemplate::gemma3, "<start_of_turn>model\n"},
       {ChatTemplate::plain, "Assistant:\n"}};

@@ -48,8 +48,9 @@ struct EtqDenseTensor {
   const void* data;
   size_t nbytes;
 };
+// `extra_metadata` is added to the file's metadata (e.g. the source's weight fingerprints).
 void write_etq(const std::string& path, const std::vector<EtqDenseTensor>& dense,
                const std::vector<const Nf4Weight*>& quantized, const std::map<std::string, std::string>& side_files,
-               const std::string& source);
+               const std::string& source, const std::map<std::string, std::string>& extra_metadata = {});
 
 }  // namespace et::quant
