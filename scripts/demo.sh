@@ -38,6 +38,7 @@ base="$cache/base-run/model"
 
 say "personalize: QLoRA on the new tools and habits (recipes/demo.yaml)"
 rm -rf runs/demo
+mkdir -p runs
 "$ET" train recipes/demo.yaml > runs/demo.summary.json
 summary=$(cat runs/demo.summary.json)
 

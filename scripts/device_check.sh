@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The check on a CUDA machine: build with CUDA against that machine's libtorch, run the whole suite
+# (CUDA kernels against their CPU references, the GPU forward against the CPU forward), the PEFT
+# compatibility check and the GradCut GPU benchmark. Reports go to $OUT (default out/).
+#
+# From the repository root on the GPU machine, with the packages of ../shared/device/prepare.sh in
+# .device/ and the shared material in ../shared or ./shared:
+#   bash scripts/device_check.sh [--no-bench]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out}
+mkdir -p "$OUT"
+bench=1
+[ "${1:-}" = "--no-bench" ] && bench=0
+# shellcheck disable=SC1091
+[ -f .device/env.sh ] && source .device/env.sh >/dev/null
+[ -e ../shared ] || { [ -d shared ] && ln -s "$PWD/shared" ../shared; }
+t0=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+
+cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DEDGETUNE_CUDA=ON > "$OUT/configure.log" 2>&1 ||
+  { tail -40 "$OUT/configure.log"; exit 1; }
+grep -E "edgetune:" "$OUT/configure.log"
+cmake --build build-cuda -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error" "$OUT/build.log" | head -40; exit 1; }
+stamp "built"
+
+ctest --test-dir build-cuda -j 8 --output-on-failure -LE peft > "$OUT/ctest.log" 2>&1
+stamp "ctest exit $?"
+grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)" "$OUT/ctest.log"
+build-cuda/tests/cuda/test_cuda > "$OUT/test_cuda.log" 2>&1
+stamp "test_cuda exit $?: $(grep -cE '^\[       OK \]' "$OUT/test_cuda.log") passed, $(grep -cE '^\[  SKIPPED \]' "$OUT/test_cuda.log") skipped"
+build-cuda/tests/test_model --gtest_filter='Cuda*:*Gpu*:*Sdpa*' > "$OUT/test_model_gpu.log" 2>&1
+stamp "GPU model tests exit $?"; grep -E "^\[ +(OK|FAILED|SKIPPED) +\]|max abs" "$OUT/test_model_gpu.log" | head -30
+
+python3 tests/peft/check_peft.py --build build-cuda --shared ../shared > "$OUT/peft.log" 2>&1
+stamp "PEFT check exit $?"; tail -25 "$OUT/peft.log"
+
+if [ "$bench" = 1 ]; then
+  for b in rmsnorm nf4 glu; do
+    timeout 60 build-cuda/bench/bench_$b --benchmark_filter=Cuda --benchmark_min_time=0.05 > "$OUT/bench_$b.log" 2>&1
+  done
+  stamp "kernel benchmarks done"
+  timeout 300 bash bench/gradcut_vs_all.sh --qwen-shape --out "$OUT/gradcut-qwen" > "$OUT/gradcut.log" 2>&1
+  stamp "GradCut GPU benchmark exit $?"; tail -30 "$OUT/gradcut.log"
+fi
