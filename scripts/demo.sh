@@ -42,13 +42,14 @@ mkdir -p runs
 "$ET" train recipes/demo.yaml > runs/demo.summary.json
 summary=$(cat runs/demo.summary.json)
 
-prompt="I'm cold in the bedroom."
-say "the base model, asked: $prompt"
-"$ET" --log-level warn generate --model "$base" --chat --tools "$cache/personal_tools.json" \
-  --prompt "$prompt" --max-tokens 60
-say "with the patch:"
-"$ET" --log-level warn generate --model "$base" --patch runs/demo/patch.safetensors --chat \
-  --tools "$cache/personal_tools.json" --prompt "$prompt" --max-tokens 60
+for prompt in "I'm cold in the bedroom." "Get me a ride to the gym"; do
+  say "the base model, asked: $prompt"
+  "$ET" --log-level warn generate --model "$base" --chat --tools "$cache/personal_tools.json" \
+    --prompt "$prompt" --max-tokens 80
+  say "with the patch:"
+  "$ET" --log-level warn generate --model "$base" --patch runs/demo/patch.safetensors --chat \
+    --tools "$cache/personal_tools.json" --prompt "$prompt" --max-tokens 80
+done
 
 before=$(printf '%s' "$summary" | sed -n 's/.*"eval_loss_before":\([0-9.eE+-]*\).*/\1/p')
 after=$(printf '%s' "$summary" | sed -n 's/.*"eval_loss_after":\([0-9.eE+-]*\).*/\1/p')
