@@ -43,5 +43,5 @@ TEST(BadInputCli, BadOptions) {
   EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
   r = run_cli({"inspect", et::path_join(dir, "config.json")});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("not a folder"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not a model folder, .etq or .gguf file"), std::string::npos) << r.err;
 }

@@ -49,8 +49,24 @@ TEST(InspectCli, DescribesGoldenFolders) {
                         "tied to embed_tokens", "model.layers.2.mlp.down_proj.weight", "[32, 64]", "q_proj"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   auto g = run_cli({"inspect", et::path_join(dir, "model.gguf")});
-  EXPECT_NE(g.exit_code, 0);
-  EXPECT_NE(g.err.find("GGUF"), std::string::npos) << g.err;
+  EXPECT_EQ(g.exit_code, 1);
+  EXPECT_NE(g.err.find("model.gguf"), std::string::npos) << g.err;
+}
+
+TEST(InspectCli, GgufAndEtqFiles) {
+  ET_REQUIRE_SHARED(gguf, "tokenizers/gguf-vocab/ggml-vocab-gpt-2.gguf");
+  auto r = run_cli({"inspect", gguf});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"GGUF v3", "general.architecture", "\"gpt2\"", "gguf-gpt2, vocab 50257"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  const std::string dir = et::path_join(et::test::source_dir(), "tests/golden/qwen3");
+  const std::string etq = et::path_join(et::test::temp_dir("inspect-etq"), "m.etq");
+  ASSERT_EQ(run_cli({"quantize", dir, "-o", etq}).exit_code, 0);
+  r = run_cli({"inspect", etq});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // 2 layers x 7 projections quantized; the architecture comes from the embedded config.json.
+  for (const char* s : {".etq, NF4 backbone", "Qwen3ForCausalLM", "NF4            14 matrices", "embedded files config.json"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
 }
 
 TEST(InspectCli, Stories260KWithTokenizer) {
