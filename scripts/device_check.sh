@@ -40,6 +40,6 @@ if [ "$bench" = 1 ]; then
     timeout 60 build-cuda/bench/bench_$b --benchmark_filter=Cuda --benchmark_min_time=0.05 > "$OUT/bench_$b.log" 2>&1
   done
   stamp "kernel benchmarks done"
-  timeout 300 bash bench/gradcut_vs_all.sh --qwen-shape --out "$OUT/gradcut-qwen" > "$OUT/gradcut.log" 2>&1
+  EDGETUNE=build-cuda/edgetune timeout 300 bash bench/gradcut_vs_all.sh --qwen-shape --out "$OUT/gradcut-qwen" > "$OUT/gradcut.log" 2>&1
   stamp "GradCut GPU benchmark exit $?"; tail -30 "$OUT/gradcut.log"
 fi
