@@ -124,9 +124,15 @@ TEST(Adapters, FreshAdaptersLeaveTheOutputExactlyUnchanged) {
         // A is drawn (non-zero), B is zero, shared vectors are one.
         for (const auto& kv : a.named_parameters()) {
           const std::string& n = kv.first;
-          if (n.size() > 7 && n.compare(n.size() - 7, 7, ".lora_A") == 0) EXPECT_GT(kv.second.abs().max().item<double>(), 0) << n;
-          if (n.size() > 7 && n.compare(n.size() - 7, 7, ".lora_B") == 0) EXPECT_EQ(kv.second.abs().max().item<double>(), 0) << n;
-          if (n.find(".shared_") != std::string::npos) EXPECT_TRUE(torch::equal(kv.second, torch::ones_like(kv.second))) << n;
+          if (n.size() > 7 && n.compare(n.size() - 7, 7, ".lora_A") == 0) {
+            EXPECT_GT(kv.second.abs().max().item<double>(), 0) << n;
+          }
+          if (n.size() > 7 && n.compare(n.size() - 7, 7, ".lora_B") == 0) {
+            EXPECT_EQ(kv.second.abs().max().item<double>(), 0) << n;
+          }
+          if (n.find(".shared_") != std::string::npos) {
+            EXPECT_TRUE(torch::equal(kv.second, torch::ones_like(kv.second))) << n;
+          }
         }
         attach_adapters(m, a);
         torch::Tensor out_train = model::forward(m, ids);  // grad mode: dropout active
@@ -335,9 +341,11 @@ TEST(Adapters, CreationIsDeterministicInTheSeed) {
   }
   EXPECT_TRUE(any_differs);
   // PEFT's initialization bound for A: |A| <= 1/sqrt(in).
-  for (const auto& kv : a)
-    if (kv.first.find("lora_A") != std::string::npos)
+  for (const auto& kv : a) {
+    if (kv.first.find("lora_A") != std::string::npos) {
       EXPECT_LE(kv.second.abs().max().item<double>(), 1.0 / std::sqrt(static_cast<double>(kv.second.size(1))) + 1e-7);
+    }
+  }
 }
 
 TEST(Adapters, PlansThatDoNotFitTheModelAreRefused) {

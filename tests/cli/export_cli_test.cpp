@@ -62,7 +62,7 @@ std::string greedy(const std::vector<std::string>& model_args, const std::string
 }  // namespace
 
 TEST(QuantizeCli, WritesTheLibraryEtqAndItsModelMatchesQuantizeOnLoad) {
-  for (const std::string folder : {golden("llama"), golden("gemma3")}) {
+  for (const std::string& folder : {golden("llama"), golden("gemma3")}) {
     SCOPED_TRACE(folder);
     const std::string dir = test::temp_dir("cli-quantize");
     const std::string cli = path_join(dir, "cli.etq"), lib = path_join(dir, "lib.etq");

@@ -4,8 +4,9 @@
 // here from the matrices and config.json with the formulas of cost_model.h written out again.
 //
 // Folders: tests/golden/llama (synthetic token data), ../shared/models/stories260K (the
-// stories-tools data), and any in $ET_GRADCUT_MODELS (colon-separated; the stories-tools data when
-// the folder has a tokenizer, else synthetic tokens).
+// stories-tools data), the demo's base architecture with random weights, the pretrained demo base
+// when scripts/demo.sh has built it, and any in $ET_GRADCUT_MODELS (colon-separated; the
+// stories-tools data when the folder has a tokenizer, else synthetic tokens).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -33,6 +34,10 @@ bool has_tokenizer(const std::string& folder) {
 Recipe plan_recipe(const std::string& folder) {
   Recipe r;
   r.model.path = folder;
+  // A folder with only config.json and a tokenizer (the demo's architecture before pretraining).
+  if (!file_exists(path_join(folder, "model.safetensors")) &&
+      !file_exists(path_join(folder, "model.safetensors.index.json")))
+    r.model.init = "random";
   r.model.device = "cpu";
   r.model.dtype = "float32";
   r.quant.backbone = "nf4";
@@ -73,7 +78,19 @@ TrainSession session_for(const std::string& folder) {
 std::vector<std::string> model_folders() {
   std::vector<std::string> out = {path_join(test::source_dir(), "tests/golden/llama")};
   const std::string stories = test::shared_path("models/stories260K");
-  if (!stories.empty()) out.push_back(stories);
+  if (!stories.empty()) {
+    out.push_back(stories);
+    // The demo's base architecture (data/demo-base-config.json), random weights, read through
+    // stories260K's tokenizer (its ids fit the demo's 1024-entry vocabulary).
+    const std::string demo = test::temp_dir("gradcut-demo-arch");
+    write_file_atomic(path_join(demo, "config.json"),
+                      read_text_file(path_join(test::source_dir(), "data/demo-base-config.json")));
+    write_file_atomic(path_join(demo, "tokenizer.model"), read_text_file(path_join(stories, "tokenizer.model")));
+    out.push_back(demo);
+  }
+  // The pretrained demo base, when scripts/demo.sh has made it in this checkout.
+  const std::string demo_base = path_join(test::source_dir(), "data/cache/demo/base-run/model");
+  if (file_exists(path_join(demo_base, "model.safetensors"))) out.push_back(demo_base);
   if (const char* env = std::getenv("ET_GRADCUT_MODELS")) {
     std::stringstream ss(env);
     std::string f;
