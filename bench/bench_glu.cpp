@@ -1,15 +1,21 @@
 // Gated activation (SwiGLU / GeGLU-tanh) microbenchmarks: the torch-level op on the CPU and the
-// CUDA kernels (registered only when a device exists). Throughput counts the bytes each pass
+// CUDA kernels (registered only when a device exists) next to silu(g) * u as torch ops on the GPU
+// (backward through autograd), the baseline of their ratio. Throughput counts the bytes each pass
 // moves (forward: gate, up, y; backward: dy, gate, up, dgate, dup).
 #include <benchmark/benchmark.h>
+
+#include <string>
 
 #include "edgetune/kernels/glu.h"
 
 #ifdef EDGETUNE_CUDA
 #include <cuda_runtime.h>
+#include <torch/autograd.h>
+#include <torch/cuda.h>
 
 #include "edgetune/cuda/check.h"
 #include "edgetune/cuda/glu.h"
+#include "cuda_timer.h"
 #endif
 
 namespace {
@@ -36,38 +42,46 @@ void BM_GluCuda(benchmark::State& state, et::cuda::ElemType t, bool backward) {
     cudaMalloc(p, bytes);
     cudaMemset(*p, 0x3c, bytes);
   }
-  auto launch = [&] {
+  time_cuda(state, [&] {
     if (backward)
       et::cuda::glu_backward(dy, g, u, dg, du, t, n, et::cuda::GluAct::silu, nullptr);
     else
       et::cuda::glu_forward(g, u, y, t, n, et::cuda::GluAct::silu, nullptr);
-  };
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  launch();
-  for (auto _ : state) {
-    cudaEventRecord(start);
-    launch();
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
+  });
   state.SetBytesProcessed(state.iterations() * (backward ? 5 : 3) * bytes);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   for (void* p : {g, u, y, dy, dg, du}) cudaFree(p);
+}
+
+// The baseline: silu(g) * u as torch ops on the GPU; its backward is autograd's.
+void BM_GluTorchOpsCuda(benchmark::State& state, torch::Dtype dt, bool backward) {
+  const int64_t n = state.range(0);
+  const auto o = torch::TensorOptions().device(torch::kCUDA);
+  torch::Tensor g = torch::randn({n}, o).to(dt).requires_grad_(backward);
+  torch::Tensor u = torch::randn({n}, o).to(dt).requires_grad_(backward);
+  torch::Tensor dy = torch::randn({n}, o).to(dt);
+  if (backward) {
+    torch::Tensor y = at::silu(g) * u;
+    time_cuda(state, [&] { benchmark::DoNotOptimize(torch::autograd::grad({y}, {g, u}, {dy}, true)); });
+  } else {
+    torch::NoGradGuard no_grad;
+    time_cuda(state, [&] { benchmark::DoNotOptimize(at::silu(g) * u); });
+  }
+  state.SetBytesProcessed(state.iterations() * (backward ? 5 : 3) * g.nbytes());
 }
 
 void register_cuda() {
   for (auto [name, t] : {std::pair{"f32", et::cuda::ElemType::f32}, std::pair{"bf16", et::cuda::ElemType::bf16}})
-    for (bool bwd : {false, true})
-      benchmark::RegisterBenchmark((std::string("BM_GluCuda") + (bwd ? "Backward/" : "Forward/") + name).c_str(),
-                                   BM_GluCuda, t, bwd)
+    for (bool bwd : {false, true}) {
+      const std::string pass = std::string(bwd ? "Backward/" : "Forward/") + name;
+      benchmark::RegisterBenchmark(("BM_GluCuda" + pass).c_str(), BM_GluCuda, t, bwd)
           ->Arg(int64_t{8192} * 11008)
           ->UseManualTime();
+      if (torch::cuda::is_available())
+        benchmark::RegisterBenchmark(("BM_GluTorchOpsCuda" + pass).c_str(), BM_GluTorchOpsCuda,
+                                     t == et::cuda::ElemType::f32 ? torch::kFloat32 : torch::kBFloat16, bwd)
+            ->Arg(int64_t{8192} * 11008)
+            ->UseManualTime();
+    }
 }
 #endif
 

@@ -1,14 +1,22 @@
 // NF4 microbenchmarks: CPU quantize (input bytes/s) and dequantize (output bytes/s), and the CUDA
-// dequantize kernel (packed + output bytes/s) when a device exists. 4096 x 4096 weights.
+// dequantize kernel (packed + output bytes/s) when a device exists, next to the same dequantization
+// as torch ops on the GPU (code lookup by index, double-quantized absmax, block scale: what a
+// framework without a fused kernel runs), the baseline of their ratio. 4096 x 4096 weights.
 #include <benchmark/benchmark.h>
 
+#include <string>
+#include <vector>
+
 #include "edgetune/quant/nf4.h"
+#include "edgetune/quant/nf4_codebook.h"
 
 #ifdef EDGETUNE_CUDA
 #include <cuda_runtime.h>
+#include <torch/cuda.h>
 
 #include "edgetune/cuda/check.h"
 #include "edgetune/cuda/nf4_dequant.h"
+#include "cuda_timer.h"
 #endif
 
 namespace {
@@ -53,23 +61,8 @@ void BM_Nf4DequantizeCuda(benchmark::State& state, et::cuda::ElemType t) {
   cudaMemcpy(qa, w.absmax_q.data_ptr(), w.absmax_q.nbytes(), cudaMemcpyHostToDevice);
   cudaMemcpy(a2, w.absmax2.data_ptr(), w.absmax2.nbytes(), cudaMemcpyHostToDevice);
   cudaMemcpy(code8, w.code8.data_ptr(), w.code8.nbytes(), cudaMemcpyHostToDevice);
-  auto launch = [&] { et::cuda::nf4_dequantize(packed, qa, a2, code8, w.offset, numel, out, t, nullptr); };
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  launch();
-  for (auto _ : state) {
-    cudaEventRecord(start);
-    launch();
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
+  time_cuda(state, [&] { et::cuda::nf4_dequantize(packed, qa, a2, code8, w.offset, numel, out, t, nullptr); });
   state.SetBytesProcessed(state.iterations() * (out_bytes + w.nbytes()));
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   cudaFree(packed);
   cudaFree(qa);
   cudaFree(a2);
@@ -77,11 +70,36 @@ void BM_Nf4DequantizeCuda(benchmark::State& state, et::cuda::ElemType t) {
   cudaFree(out);
 }
 
+// The baseline: the same dequantization as torch ops on the GPU.
+void BM_Nf4DequantizeTorchOpsCuda(benchmark::State& state, torch::Dtype dt) {
+  const int64_t n = state.range(0), numel = n * n;
+  const et::quant::Nf4Weight w = et::quant::nf4_quantize(torch::randn({n, n}), "w");
+  const auto cuda = torch::kCUDA;
+  torch::Tensor packed = w.packed.to(cuda), qa = w.absmax_q.to(torch::kLong).to(cuda);
+  torch::Tensor a2 = w.absmax2.to(cuda), code8 = w.code8.to(cuda);
+  torch::Tensor table = torch::tensor(std::vector<float>(et::quant::nf4_code().begin(), et::quant::nf4_code().end())).to(cuda);
+  torch::NoGradGuard no_grad;
+  int64_t out_bytes = 0;
+  time_cuda(state, [&] {
+    torch::Tensor idx = torch::stack({packed.__rshift__(4), packed.bitwise_and(15)}, 1).reshape({-1}).to(torch::kLong);
+    torch::Tensor absmax = code8.index_select(0, qa) * a2.repeat_interleave(256).slice(0, 0, qa.numel()) + w.offset;
+    torch::Tensor y = (table.index_select(0, idx.slice(0, 0, numel)).view({-1, 64}) * absmax.unsqueeze(1)).to(dt);
+    out_bytes = y.nbytes();
+    benchmark::DoNotOptimize(y);
+  });
+  state.SetBytesProcessed(state.iterations() * (out_bytes + w.nbytes()));
+}
+
 void register_cuda() {
-  benchmark::RegisterBenchmark("BM_Nf4DequantizeCuda/f32", BM_Nf4DequantizeCuda, et::cuda::ElemType::f32)
-      ->Arg(4096)->Arg(8192)->UseManualTime();
-  benchmark::RegisterBenchmark("BM_Nf4DequantizeCuda/bf16", BM_Nf4DequantizeCuda, et::cuda::ElemType::bf16)
-      ->Arg(4096)->Arg(8192)->UseManualTime();
+  for (auto [name, t] : {std::pair{"f32", et::cuda::ElemType::f32}, std::pair{"bf16", et::cuda::ElemType::bf16}}) {
+    benchmark::RegisterBenchmark((std::string("BM_Nf4DequantizeCuda/") + name).c_str(), BM_Nf4DequantizeCuda, t)
+        ->Arg(4096)->Arg(8192)->UseManualTime();
+    if (torch::cuda::is_available())
+      benchmark::RegisterBenchmark((std::string("BM_Nf4DequantizeTorchOpsCuda/") + name).c_str(),
+                                   BM_Nf4DequantizeTorchOpsCuda,
+                                   t == et::cuda::ElemType::f32 ? torch::kFloat32 : torch::kBFloat16)
+          ->Arg(4096)->Arg(8192)->UseManualTime();
+  }
 }
 #endif
 

@@ -1,8 +1,11 @@
 // RMSNorm microbenchmarks: the torch-level op on the CPU (forward; forward + backward through
 // autograd), the single-threaded reference loops, and the CUDA kernels (registered only when a
-// device exists). Throughput counts the bytes each pass must move (x, y / dy, x, dx).
+// device exists) next to the same op as a chain of torch ops on the GPU (transformers'
+// LlamaRMSNorm; backward through autograd), the baseline of their ratio. Throughput counts the
+// bytes each pass must move (x, y / dy, x, dx).
 #include <benchmark/benchmark.h>
 
+#include <string>
 #include <vector>
 
 #include "edgetune/kernels/rmsnorm.h"
@@ -10,9 +13,12 @@
 
 #ifdef EDGETUNE_CUDA
 #include <cuda_runtime.h>
+#include <torch/autograd.h>
+#include <torch/cuda.h>
 
 #include "edgetune/cuda/check.h"
 #include "edgetune/cuda/rmsnorm.h"
+#include "cuda_timer.h"
 #endif
 
 namespace {
@@ -71,26 +77,6 @@ BENCHMARK_CAPTURE(BM_RmsNormCpuForwardBackward, f32, torch::kFloat32)->Args({512
 BENCHMARK(BM_RmsNormReferenceForward)->Args({512, 2048});
 
 #ifdef EDGETUNE_CUDA
-// Times `launch` with CUDA events (manual time), after one warm-up call.
-template <class F>
-void time_cuda(benchmark::State& state, F&& launch) {
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  launch();
-  for (auto _ : state) {
-    cudaEventRecord(start);
-    launch();
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-}
-
 void BM_RmsNormCuda(benchmark::State& state, et::cuda::ElemType t, bool backward) {
   const int64_t rows = state.range(0), cols = state.range(1);
   const size_t es = t == et::cuda::ElemType::f32 ? 4 : 2, bytes = rows * cols * es;
@@ -122,15 +108,45 @@ void BM_RmsNormCuda(benchmark::State& state, et::cuda::ElemType t, bool backward
   cudaFree(work);
 }
 
+// The baseline: LlamaRMSNorm as torch ops on the GPU; its backward is autograd's.
+void BM_RmsNormTorchOpsCuda(benchmark::State& state, torch::Dtype dt, bool backward) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  const auto o = torch::TensorOptions().device(torch::kCUDA);
+  torch::Tensor x = torch::randn({rows, cols}, o).to(dt).requires_grad_(backward);
+  torch::Tensor w = torch::ones({cols}, o).to(dt).requires_grad_(backward);
+  torch::Tensor dy = torch::randn({rows, cols}, o).to(dt);
+  auto forward = [&] {
+    torch::Tensor h = x.to(torch::kFloat32);
+    h = h * torch::rsqrt(h.pow(2).mean(-1, true) + 1e-6);
+    return w * h.to(dt);
+  };
+  if (backward) {
+    torch::Tensor y = forward();
+    time_cuda(state, [&] { benchmark::DoNotOptimize(torch::autograd::grad({y}, {x, w}, {dy}, true)); });
+  } else {
+    torch::NoGradGuard no_grad;
+    time_cuda(state, [&] { benchmark::DoNotOptimize(forward()); });
+  }
+  state.SetBytesProcessed(state.iterations() * (backward ? 3 : 2) * x.nbytes());
+}
+
 void register_cuda() {
   for (auto [name, t] : {std::pair{"f32", et::cuda::ElemType::f32}, std::pair{"bf16", et::cuda::ElemType::bf16}})
-    for (bool bwd : {false, true})
-      benchmark::RegisterBenchmark((std::string("BM_RmsNormCuda") + (bwd ? "Backward/" : "Forward/") + name).c_str(),
-                                   BM_RmsNormCuda, t, bwd)
+    for (bool bwd : {false, true}) {
+      const std::string pass = std::string(bwd ? "Backward/" : "Forward/") + name;
+      benchmark::RegisterBenchmark(("BM_RmsNormCuda" + pass).c_str(), BM_RmsNormCuda, t, bwd)
           ->Args({4096, 2048})
           ->Args({16384, 4096})
           ->Args({65536, 128})
           ->UseManualTime();
+      if (torch::cuda::is_available())
+        benchmark::RegisterBenchmark(("BM_RmsNormTorchOpsCuda" + pass).c_str(), BM_RmsNormTorchOpsCuda,
+                                     t == et::cuda::ElemType::f32 ? torch::kFloat32 : torch::kBFloat16, bwd)
+            ->Args({4096, 2048})
+            ->Args({16384, 4096})
+            ->Args({65536, 128})
+            ->UseManualTime();
+    }
 }
 #endif
 

@@ -5,7 +5,7 @@
 # train` with adapters.policy all, then with the plan.
 #
 #   bench/gradcut_vs_all.sh [RECIPE] [--out DIR] [--set key=value]...
-#   bench/gradcut_vs_all.sh --qwen-shape [--out DIR] [--set key=value]...
+#   bench/gradcut_vs_all.sh --qwen-shape [--pretrain STEPS [--base DIR]] [--out DIR] [--set key=value]...
 #
 # RECIPE defaults to recipes/stories-tools.yaml. --qwen-shape trains a model of Qwen2.5-0.5B's
 # shape (hidden 896, intermediate 4864, 24 layers, 14 heads, 2 KV heads, vocab 151936, tied
@@ -13,6 +13,14 @@
 # DIR/qwen2.5-0.5b-shape with stories260K's tokenizer.model (ids < 512 are valid in that vocab), on
 # data/stories-tools. QWEN_HIDDEN, QWEN_INTERMEDIATE, QWEN_LAYERS, QWEN_HEADS, QWEN_KV_HEADS and
 # QWEN_VOCAB override the shape (for a quick CPU smoke run).
+#
+# --pretrain STEPS makes the comparison on a pretrained model instead: the Qwen-shape model is first
+# pretrained from scratch (adapters.policy full, every weight) for STEPS steps on the demo's base
+# corpus (data/make_demo_corpus.sh: general assistant conversations with one set of tools, and its
+# 1024-piece tokenizer), then GradCut and all-matrix LoRA personalize it on the demo's personal set
+# (new tools, one user's habits), as scripts/demo.sh does with its 4-layer base. The base goes to
+# --base DIR (default DIR/base) and is reused when DIR/base/run/model exists.
+# --gradcut-set key=value applies to GradCut's plan and training only (e.g. keep counts).
 #
 # Writes DIR/report.md (also printed) and DIR/report.json; DIR defaults to ${OUT:-runs}/gradcut-bench.
 # Step times skip the first 3 steps; the verdict uses the median (on a machine shared with other
@@ -27,13 +35,19 @@ ET=${EDGETUNE:-build/edgetune}
 RECIPE=recipes/stories-tools.yaml
 DIR=${OUT:-runs}/gradcut-bench
 QWEN=0
+PRETRAIN=0
+BASE=""
 SETS=()
+GC_SETS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) DIR=$2; shift 2 ;;
     --set) SETS+=(--set "$2"); shift 2 ;;
+    --gradcut-set) GC_SETS+=(--set "$2"); shift 2 ;;
     --qwen-shape) QWEN=1; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --pretrain) PRETRAIN=$2; shift 2 ;;
+    --base) BASE=$2; shift 2 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) RECIPE=$1; shift ;;
   esac
 done
@@ -41,6 +55,7 @@ done
 command -v python3 >/dev/null || { echo "gradcut_vs_all: python3 is needed to read metrics.jsonl" >&2; exit 1; }
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
+[[ $PRETRAIN == 0 || $QWEN == 1 ]] || { echo "gradcut_vs_all: --pretrain needs --qwen-shape" >&2; exit 1; }
 
 if [[ $QWEN == 1 ]]; then
   MODEL=$DIR/qwen2.5-0.5b-shape
@@ -65,27 +80,73 @@ if [[ $QWEN == 1 ]]; then
   "torch_dtype": "bfloat16"
 }
 EOF
-  cp ../shared/models/stories260K/tokenizer.model "$MODEL/tokenizer.model"
+  INIT=random
+  if [[ $PRETRAIN == 0 ]]; then
+    cp ../shared/models/stories260K/tokenizer.model "$MODEL/tokenizer.model"
+    TRAIN=$PWD/data/stories-tools/train.jsonl EVAL=$PWD/data/stories-tools/eval.jsonl LR=1.0e-3
+  else
+    BASE=${BASE:-$DIR/base}
+    mkdir -p "$BASE"
+    BASE=$(cd "$BASE" && pwd)
+    [[ -s $BASE/data/base-init/tokenizer.model ]] || bash data/make_demo_corpus.sh "$BASE/data"
+    cp "$BASE/data/base-init/tokenizer.model" "$MODEL/tokenizer.model"
+    if [[ ! -s $BASE/run/model/config.json ]]; then
+      echo "== pretraining the Qwen-shape model from scratch for $PRETRAIN steps (demo base corpus)" >&2
+      cat > "$BASE/pretrain.yaml" <<EOF
+# Qwen2.5-0.5B shape pretrained from scratch on the demo's base corpus (every weight trains).
+model:
+  path: $MODEL
+  init: random
+quant:
+  backbone: none
+adapters:
+  policy: full
+data:
+  train: $BASE/data/base_train.jsonl
+  eval: $BASE/data/base_eval.jsonl
+  max_seq_len: 512
+  chat_template: plain
+train:
+  max_steps: $PRETRAIN
+  batch_size: 16
+  lr: ${PRETRAIN_LR:-6.0e-4}
+  warmup_steps: 20
+  min_lr_ratio: 0.1
+  weight_decay: 0.01
+  eval_every: 0
+  save_every: 0
+  seed: 1
+output:
+  dir: $BASE/run
+  export_peft: false
+EOF
+      t0=$(date +%s)
+      "$ET" train "$BASE/pretrain.yaml" > "$BASE/pretrain.json"
+      echo "pretraining took $(( $(date +%s) - t0 )) s: $(cat "$BASE/pretrain.json")" >&2
+    fi
+    MODEL=$BASE/run/model INIT=pretrained
+    TRAIN=$BASE/data/personal_train.jsonl EVAL=$BASE/data/personal_eval.jsonl LR=${LORA_LR:-2.0e-3}
+  fi
   RECIPE=$DIR/qwen-shape.yaml
   cat > "$RECIPE" <<EOF
 # Qwen2.5-0.5B shape from random weights: QLoRA timing of GradCut vs all-matrix LoRA.
 model:
   path: $MODEL
-  init: random
+  init: $INIT
 quant:
   backbone: nf4
 adapters:
   rank: 8
   alpha: 16
 data:
-  train: $PWD/data/stories-tools/train.jsonl
-  eval: $PWD/data/stories-tools/eval.jsonl
+  train: $TRAIN
+  eval: $EVAL
   max_seq_len: 512
   chat_template: plain
 train:
   max_steps: 100
   batch_size: 16
-  lr: 1.0e-3
+  lr: $LR
   warmup_steps: 10
   eval_every: 0
   save_every: 0
@@ -117,7 +178,7 @@ echo "gradcut_vs_all: recipe $RECIPE, output $DIR" >&2
 
 echo "== plan (GradCut calibration)" >&2
 t0=$(date +%s.%N)
-"$ET" plan "$RECIPE" "${common[@]}" --set output.dir="$DIR/gradcut" -o "$DIR/plan.json" > "$DIR/plan.txt"
+"$ET" plan "$RECIPE" "${common[@]}" "${GC_SETS[@]}" --set output.dir="$DIR/gradcut" -o "$DIR/plan.json" > "$DIR/plan.txt"
 t1=$(date +%s.%N)
 PLAN_S=$(python3 -c "print($t1 - $t0)")
 
@@ -125,11 +186,11 @@ echo "== all-matrix LoRA" >&2
 run_sampled "$DIR/all" "$ET" train "$RECIPE" "${common[@]}" --set adapters.policy=all --set output.dir="$DIR/all" > "$DIR/all.json"
 GPU_ALL=$GPU_PEAK
 echo "== GradCut" >&2
-run_sampled "$DIR/gradcut" "$ET" train "$RECIPE" "${common[@]}" --set adapters.policy=gradcut \
+run_sampled "$DIR/gradcut" "$ET" train "$RECIPE" "${common[@]}" "${GC_SETS[@]}" --set adapters.policy=gradcut \
   --set adapters.plan="$DIR/plan.json" --set output.dir="$DIR/gradcut" > "$DIR/gradcut.json"
 GPU_GC=$GPU_PEAK
 
-python3 - "$DIR" "$RECIPE" "$PLAN_S" "$GPU_ALL" "$GPU_GC" "${SETS[*]:-}" <<'EOF'
+python3 - "$DIR" "$RECIPE" "$PLAN_S" "$GPU_ALL" "$GPU_GC" "${SETS[*]:-} ${GC_SETS[*]:-}" <<'EOF'
 import json, statistics, sys
 d, recipe, plan_s, gpu_all, gpu_gc, sets = sys.argv[1:7]
 

@@ -15,18 +15,11 @@ ET=build/edgetune
 cache=data/cache/demo
 
 # The cache is rebuilt when anything that shapes the base model changes.
-stamp=$(cat data/make_agent_data.py data/demo-base-config.json recipes/demo-base.yaml | sha256sum | cut -c1-16)
+stamp=$(cat data/make_agent_data.py data/make_demo_corpus.sh data/demo-base-config.json recipes/demo-base.yaml | sha256sum | cut -c1-16)
 if [ "$(cat "$cache/stamp" 2>/dev/null)" != "$stamp" ]; then
-  say "data: generated agent conversations (seeded)"
+  say "data: generated agent conversations (seeded) and a SentencePiece BPE tokenizer (1024 pieces)"
   rm -rf "$cache"
-  mkdir -p "$cache/base-init"
-  python3 data/make_agent_data.py --suite base --n-train 3000 --n-eval 100 --seed 1 --out "$cache" >&2
-  python3 data/make_agent_data.py --suite personal --n-train 400 --n-eval 60 --seed 2 --out "$cache" >&2
-  say "tokenizer: SentencePiece BPE (1024 pieces, byte fallback) trained on the base corpus"
-  spm_train --input="$cache/corpus.txt" --model_prefix="$cache/base-init/tokenizer" --model_type=bpe \
-    --vocab_size=1024 --byte_fallback=true --normalization_rule_name=identity \
-    --remove_extra_whitespaces=false --character_coverage=1.0 --split_digits=true \
-    --num_threads="$(nproc)" --minloglevel=2 >&2
+  bash data/make_demo_corpus.sh "$cache"
   cp data/demo-base-config.json "$cache/base-init/config.json"
   say "base model: pretraining from scratch (recipes/demo-base.yaml)"
   "$ET" train recipes/demo-base.yaml > "$cache/base-summary.json"

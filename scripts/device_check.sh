@@ -37,9 +37,18 @@ stamp "PEFT check exit $?"; tail -25 "$OUT/peft.log"
 
 if [ "$bench" = 1 ]; then
   for b in rmsnorm nf4 glu; do
-    timeout 60 build-cuda/bench/bench_$b --benchmark_filter=Cuda --benchmark_min_time=0.05 > "$OUT/bench_$b.log" 2>&1
+    timeout 90 build-cuda/bench/bench_$b --benchmark_filter=Cuda --benchmark_min_time=0.05 > "$OUT/bench_$b.log" 2>&1
   done
   stamp "kernel benchmarks done"
-  EDGETUNE=build-cuda/edgetune timeout 300 bash bench/gradcut_vs_all.sh --qwen-shape --out "$OUT/gradcut-qwen" > "$OUT/gradcut.log" 2>&1
-  stamp "GradCut GPU benchmark exit $?"; tail -30 "$OUT/gradcut.log"
+  # GradCut on a pretrained Qwen2.5-0.5B-shape model (pretrained here from scratch on the demo's
+  # base corpus, then personalized): the paper's keep counts, then half of each type kept.
+  gc=${GC_DIR:-/tmp/gradcut}
+  EDGETUNE=build-cuda/edgetune timeout 300 bash bench/gradcut_vs_all.sh --qwen-shape --pretrain 300 \
+    --base "$gc/base" --out "$gc/default" > "$OUT/gradcut.log" 2>&1
+  stamp "GradCut GPU benchmark (paper keep counts) exit $?"; cat "$gc/default/report.md"
+  EDGETUNE=build-cuda/edgetune timeout 200 bash bench/gradcut_vs_all.sh --qwen-shape --pretrain 300 \
+    --base "$gc/base" --out "$gc/half" --gradcut-set adapters.gradcut.keep_attention=0.5 \
+    --gradcut-set adapters.gradcut.keep_mlp=0.5 >> "$OUT/gradcut.log" 2>&1
+  stamp "GradCut GPU benchmark (keep half) exit $?"; cat "$gc/half/report.md"
+  cat "$gc/default/report.json" "$gc/half/report.json" > "$OUT/gradcut_reports.json" 2>/dev/null
 fi

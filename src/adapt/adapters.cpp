@@ -72,6 +72,19 @@ torch::Tensor leaf_zeros(at::IntArrayRef shape, torch::Device device) {
 torch::Tensor leaf_ones(at::IntArrayRef shape, torch::Device device) {
   return torch::ones(shape, torch::TensorOptions().dtype(torch::kFloat32).device(device)).set_requires_grad(true);
 }
+
+torch::Tensor adapter_input(const torch::Tensor& x, double dropout) {
+  return dropout > 0 && torch::GradMode::is_enabled() ? at::dropout(x, dropout, true) : x;
+}
+
+// y + (h A^T) B^T with the addition fused into the second GEMM (addmm, beta = 1: a zero B adds
+// exactly nothing). The scale is already folded into B (out x r), so no token-sized tensor is
+// scaled or added on its own: two GEMMs forward, and autograd's addmm/mm backward gives dA and dB
+// as single GEMMs and dX = s (dY B) A on top of the base weight's dX.
+torch::Tensor lora_add(const torch::Tensor& y, const torch::Tensor& h, const torch::Tensor& A, const torch::Tensor& B) {
+  const auto z = at::mm(h.reshape({-1, h.size(-1)}), A.t());
+  return at::addmm(y.reshape({-1, y.size(-1)}), z, B.t()).view(y.sizes());
+}
 }  // namespace
 
 AdapterSet create_adapters(const Plan& plan, uint64_t seed, torch::Device device) {
@@ -113,19 +126,19 @@ void attach_adapters(model::Model& model, const AdapterSet& adapters) {
              e.in_features, " in the plan");
     if (e.kind == AdapterKind::dedicated) {
       LoraPair p = adapters.dedicated.at(e.module);
-      lin->adapter = [p, dropout](const torch::Tensor& x) {
-        auto h = dropout > 0 && torch::GradMode::is_enabled() ? at::dropout(x, dropout, true) : x;
-        auto dt = x.scalar_type();
-        return at::matmul(at::matmul(h, p.A.to(dt).t()), p.B.to(dt).t()) * p.scale;
+      lin->adapter = [p, dropout](const torch::Tensor& x, const torch::Tensor& y) {
+        const auto dt = x.scalar_type();
+        return lora_add(y, adapter_input(x, dropout), p.A.to(dt), (p.B * p.scale).to(dt));
       };
     } else {
       LoraPair s = adapters.shared.at(e.type);
       SharedVectors v = adapters.vectors.at(e.module);
-      lin->adapter = [s, v, dropout](const torch::Tensor& x) {
-        auto h = dropout > 0 && torch::GradMode::is_enabled() ? at::dropout(x, dropout, true) : x;
-        auto dt = x.scalar_type();
-        auto z = at::matmul(h, s.A.to(dt).t()) * v.a.to(dt);
-        return at::matmul(z, s.B.to(dt).t()) * v.b.to(dt) * s.scale;
+      lin->adapter = [s, v, dropout](const torch::Tensor& x, const torch::Tensor& y) {
+        // diag(b) B_t diag(a) A_t = (B_t * b[:, None]) (A_t * a[:, None]): fold the vectors into
+        // the small factors (r x in, out x r) instead of scaling token-sized activations.
+        const auto dt = x.scalar_type();
+        return lora_add(y, adapter_input(x, dropout), (s.A * v.a.unsqueeze(1)).to(dt),
+                        (s.B * (v.b.unsqueeze(1) * s.scale)).to(dt));
       };
     }
   }

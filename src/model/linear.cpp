@@ -38,7 +38,7 @@ torch::Tensor linear_forward(const Linear& lin, const torch::Tensor& x) {
     y = quant::nf4_linear(x, *lin.nf4, lin.bias);
   else
     y = lin.bias.defined() ? at::linear(x, lin.weight, lin.bias) : at::linear(x, lin.weight);
-  if (lin.adapter) y = y + lin.adapter(x);
+  if (lin.adapter) y = lin.adapter(x, y);
   return y;
 }
 

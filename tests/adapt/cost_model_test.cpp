@@ -71,13 +71,13 @@ TEST(CostModel, MatrixCostsByHand) {
   EXPECT_DOUBLE_EQ(c.adapter_bytes, 40);
   EXPECT_DOUBLE_EQ(c.forced_flops, kHeadBwd);
   EXPECT_DOUBLE_EQ(c.forced_bytes, 6 * 4);
-  // q_proj at layer 0, shared rank 2 (in 4, out 4): 2*2*8 + (2 + 4) = 38 forward,
-  // 4*2*8 + 2*(2 + 4) = 76 backward, keeps (4 + 2*2 + 4) * 4 bytes; forces the head, layer 1
-  // whole and layer 0 after q.
+  // q_proj at layer 0, shared rank 2 (in 4, out 4): the vectors are folded into the factors once
+  // per step, so per token it costs a dedicated rank-2 adapter: 2*2*8 = 32 forward, 64 backward,
+  // keeps (4 + 2) * 4 bytes; forces the head, layer 1 whole and layer 0 after q.
   c = matrix_cost(s, matrix("q_proj", 0), AdapterKind::shared, 2);
-  EXPECT_DOUBLE_EQ(c.adapter_forward_flops, 38);
-  EXPECT_DOUBLE_EQ(c.adapter_backward_flops, 76);
-  EXPECT_DOUBLE_EQ(c.adapter_bytes, 48);
+  EXPECT_DOUBLE_EQ(c.adapter_forward_flops, 32);
+  EXPECT_DOUBLE_EQ(c.adapter_backward_flops, 64);
+  EXPECT_DOUBLE_EQ(c.adapter_bytes, 24);
   EXPECT_DOUBLE_EQ(c.forced_flops, kHeadBwd + kLayerBwd + kAfterQ);
   EXPECT_DOUBLE_EQ(c.forced_bytes, (6 + 48 + 44) * 4);
   EXPECT_DOUBLE_EQ(matrix_cost(s, matrix("o_proj", 0), AdapterKind::dedicated, 1).forced_flops,
@@ -138,20 +138,20 @@ TEST(CostModel, GradCutCostsDepthAndFlops) {
     }
   const PlanCost ref = plan_cost(every, s);
   const double F = ref.forward_flops + ref.backward_flops, M = ref.activation_bytes;
-  // Adapter backward: q shared 2 x (4*2*8 + 2*(2+4)) = 152, k and v 4 x 4*1*6 = 96, o 2 x 4*8 = 64,
-  // gate and up 4 x 4*12 = 192, down 2 x 4*12 = 96: 600. The lowest matrix is layer 0's q_proj:
+  // Adapter backward: q shared 2 x 4*2*8 = 128, k and v 4 x 4*1*6 = 96, o 2 x 4*8 = 64,
+  // gate and up 4 x 4*12 = 192, down 2 x 4*12 = 96: 576. The lowest matrix is layer 0's q_proj:
   // forced 112 + 514 + 418 = 1044.
-  EXPECT_DOUBLE_EQ(ref.backward_flops, 600 + 1044);
+  EXPECT_DOUBLE_EQ(ref.backward_flops, 576 + 1044);
   const PlanEntry& q0 = p.entries[0];
   ASSERT_EQ(q0.type, "q_proj");
   ASSERT_EQ(q0.layer, 0);
   // Floor 0: the sunk part is layer 1 whole plus the head (a down_proj of layer 0 forces that):
   // q0 saves only its own layer's part, 418 FLOPs and 44 elements.
   auto flops = gradcut_costs(p, s, "flops", 0);
-  EXPECT_NEAR(flops[0], (38 + 76 + kAfterQ) / F + (48 + 44 * 4) / M, 1e-12);
+  EXPECT_NEAR(flops[0], (32 + 64 + kAfterQ) / F + (24 + 44 * 4) / M, 1e-12);
   // Floor 1: sunk is only the head; q0 forces layer 1 whole and its own part.
   auto flops1 = gradcut_costs(p, s, "flops", 1);
-  EXPECT_NEAR(flops1[0], (38 + 76 + kLayerBwd + kAfterQ) / F + (48 + (48 + 44) * 4) / M, 1e-12);
+  EXPECT_NEAR(flops1[0], (32 + 64 + kLayerBwd + kAfterQ) / F + (24 + (48 + 44) * 4) / M, 1e-12);
   // ... and layer 1's down_proj (in 8, out 4, dedicated rank 1: 24 + 48 FLOPs, 9 elements) nothing.
   EXPECT_NEAR(flops1[13], (24 + 48) / F + 9 * 4 / M, 1e-12);
   EXPECT_THROW(gradcut_costs(p, s, "flops", 2), Error);

@@ -81,7 +81,9 @@ void attach_hooks(model::Model& m, const std::map<std::string, PeftModule>& mods
     auto it = mods.find(lin->name);
     if (it == mods.end()) continue;
     PeftModule p = it->second;
-    lin->adapter = [p](const torch::Tensor& x) { return at::matmul(at::matmul(x, p.A.t()), p.B.t()) * p.scale; };
+    lin->adapter = [p](const torch::Tensor& x, const torch::Tensor& y) {
+      return y + at::matmul(at::matmul(x, p.A.t()), p.B.t()) * p.scale;
+    };
   }
 }
 

@@ -106,7 +106,7 @@ TEST_P(Golden, AdapterHookAddsToTheProjection) {
   // An adapter equal to the projection itself must equal doubling the weight (bias unchanged).
   Linear& up = m.layers[1].gate_proj;  // (Gemma normalizes the MLP output: doubling up_proj would cancel)
   torch::Tensor w = up.weight;
-  up.adapter = [w](const torch::Tensor& x) { return at::linear(x, w); };
+  up.adapter = [w](const torch::Tensor& x, const torch::Tensor& y) { return y + at::linear(x, w); };
   torch::Tensor with_adapter = forward(m, ids);
   up.adapter = nullptr;
   up.weight = w * 2;

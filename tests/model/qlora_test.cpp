@@ -160,8 +160,12 @@ TEST(Qlora, EqualsLoraOverDequantizedWeights) {
       qa[ql.name] = {A.clone().requires_grad_(true), B.clone().requires_grad_(true)};
       da[dl.name] = {A.clone().requires_grad_(true), B.clone().requires_grad_(true)};
       Pair pq = qa[ql.name], pd = da[dl.name];
-      ql.adapter = [pq, s](const torch::Tensor& x) { return at::matmul(at::matmul(x, pq.A.t()), pq.B.t()) * s; };
-      dl.adapter = [pd, s](const torch::Tensor& x) { return at::matmul(at::matmul(x, pd.A.t()), pd.B.t()) * s; };
+      ql.adapter = [pq, s](const torch::Tensor& x, const torch::Tensor& y) {
+        return y + at::matmul(at::matmul(x, pq.A.t()), pq.B.t()) * s;
+      };
+      dl.adapter = [pd, s](const torch::Tensor& x, const torch::Tensor& y) {
+        return y + at::matmul(at::matmul(x, pd.A.t()), pd.B.t()) * s;
+      };
     }
     torch::Tensor ids = sample_ids(qm, 2, 13, 5);
     torch::Tensor lq = forward(qm, ids), ld = forward(dm, ids);

@@ -3,7 +3,8 @@
 //   dedicated:  dW = s * B A                                  A: r x in, B: out x r
 //   shared:     dW_m = s * diag(b_m) B_t diag(a_m) A_t         A_t, B_t per module type; a_m (r), b_m (out) per matrix
 // with s = alpha/r (alpha/sqrt(r) with rslora). The frozen weight is never touched: the layer
-// computes y = x W^T + s * ((drop(x) A^T) B^T) (for shared: ((drop(x) A_t^T) * a_m) B_t^T * b_m).
+// computes y = x W^T + (drop(x) A^T) (s B)^T, the addition fused into the second GEMM; a shared
+// adapter the same with A = diag(a_m) A_t and B = diag(b_m) B_t, folded once per forward.
 // Initialization as PEFT: A ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming-uniform with a = sqrt(5)),
 // B = 0, so a fresh adapter leaves the model's output exactly unchanged; shared vectors start at 1.
 #pragma once

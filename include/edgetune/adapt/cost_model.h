@@ -13,11 +13,12 @@
 //   head:                     final norm, then on target rows forward 2Vh (logits), backward 4Vh
 //                             (logits recomputed by the chunked cross-entropy, then dX)
 //   adapter, rank r:          forward 2r(in+out), backward 4r(in+out) (dA, dB, dX); a shared adapter
-//                             adds its vector products: forward r+out, backward 2(r+out)
+//                             the same (its vectors are folded into A_t and B_t once per step, a
+//                             cost per step and not per token)
 // Activations kept for backward (elements per token): a layer keeps h (input-norm input),
 // 4q (q, k and v repeated to the query heads, attention output), h (post-attention-norm input)
 // and 3I (gate, up, act(gate)); Gemma's extra norms keep h each. An adapter keeps its input and
-// z = x A^T (in + r); a shared one also z*a and its pre-b output (in + 2r + out). The head keeps
+// z = x A^T (in + r), a shared one as well. The head keeps
 // h (final-norm input) plus f*h (the rows the loss reads).
 //
 // The backward a matrix forces: gradients must flow from the loss down to the matrix, so every

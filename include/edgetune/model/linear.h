@@ -2,8 +2,9 @@
 //
 // Every projection of the model (q, k, v, o, gate, up, down) is a Linear and goes through
 // linear_forward(), so a quantized weight or an adapter changes this file and nothing else in
-// the forward pass. `adapter` is the hook for layers above the model (LoRA): when set, its
-// output (same shape as y) is added to y. It receives the same input x.
+// the forward pass. `adapter` is the hook for layers above the model (LoRA): when set, it gets
+// the input x and the base output y and returns y plus its own output (so a LoRA can fold the
+// addition into its second GEMM).
 #pragma once
 #include <torch/types.h>
 
@@ -33,7 +34,8 @@ struct Linear {
   // A frozen 4-bit weight instead of `weight` (QLoRA): dequantized just in time, never stored.
   std::shared_ptr<quant::Nf4Weight> nf4;
   torch::Tensor bias;    // [out_features] or undefined
-  std::function<torch::Tensor(const torch::Tensor& x)> adapter;  // optional, added to the output
+  // optional: (x, y) -> y + adapter output
+  std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& y)> adapter;
 
   std::string weight_name() const { return name + ".weight"; }
   std::string bias_name() const { return name + ".bias"; }

@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""One line per training run: median and 10th-percentile time per step (skipping the first 3
+steps), held-out loss at the start and the end, trainable parameters and the cut layer, read from
+each run's metrics.jsonl and plan.json. For comparing ad-hoc variants side by side:
+
+    bench/step_summary.py runs/all runs/gradcut runs/list-top-half
+"""
+import json
+import os
+import statistics
+import sys
+
+
+def summary(d):
+    rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
+    steps = [r for r in rows if "step_s" in r]
+    timed = [r["step_s"] for r in steps[3:]] or [r["step_s"] for r in steps]
+    evals = [r for r in rows if "eval_loss" in r]
+    plan = json.load(open(os.path.join(d, "plan.json")))
+    return {
+        "run": d,
+        "steps": steps[-1]["step"] if steps else 0,
+        "step_s_median": statistics.median(timed) if timed else None,
+        "step_s_p10": sorted(timed)[len(timed) // 10] if timed else None,
+        "eval_loss_start": evals[0]["eval_loss"] if evals else None,
+        "eval_loss_end": evals[-1]["eval_loss"] if evals else None,
+        "cut_layer": plan.get("cut_layer"),
+        "adapters": plan.get("counts"),
+        "trainable_parameters": plan.get("trainable_parameters"),
+    }
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    for d in sys.argv[1:]:
+        try:
+            print(json.dumps(summary(d)))
+        except (OSError, ValueError, KeyError) as e:
+            print(json.dumps({"run": d, "error": str(e)}))
+
+
+if __name__ == "__main__":
+    main()
