@@ -190,6 +190,19 @@ run_sampled "$DIR/gradcut" "$ET" train "$RECIPE" "${common[@]}" "${GC_SETS[@]}" 
   --set adapters.plan="$DIR/plan.json" --set output.dir="$DIR/gradcut" > "$DIR/gradcut.json"
 GPU_GC=$GPU_PEAK
 
+# Tool calls on the held-out conversations with each patch (edgetune eval; EVAL_LIMIT conversations,
+# default all), on the GPU when there is one.
+EVAL_DEV=()
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then EVAL_DEV=(--device cuda --dtype bfloat16); fi
+resolved() { sed -n "s/^ *$1: *\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\1/p" "$DIR/all/recipe.resolved.yaml" | head -n 1; }
+EVAL_DATA=$(resolved eval)
+MODEL_PATH=$(resolved path)
+for run in all gradcut; do
+  echo "== eval ($run)" >&2
+  "$ET" eval --model "$MODEL_PATH" --patch "$DIR/$run/patch.safetensors" --data "$EVAL_DATA" --no-loss \
+    --limit "${EVAL_LIMIT:-0}" "${EVAL_DEV[@]}" > "$DIR/$run.eval.json" || echo '{}' > "$DIR/$run.eval.json"
+done
+
 python3 - "$DIR" "$RECIPE" "$PLAN_S" "$GPU_ALL" "$GPU_GC" "${SETS[*]:-} ${GC_SETS[*]:-}" <<'EOF'
 import json, statistics, sys
 d, recipe, plan_s, gpu_all, gpu_gc, sets = sys.argv[1:7]
@@ -210,6 +223,7 @@ def summary(name, gpu):
         "eval_loss_start": evals[0]["eval_loss"],
         "eval_loss_end": evals[-1]["eval_loss"],
         "final_train_loss": steps[-1]["loss"],
+        "tool_calls": json.load(open(f"{d}/{name}.eval.json")),
     }
 
 a, g = summary("all", gpu_all), summary("gradcut", gpu_gc)
@@ -242,6 +256,10 @@ lines = [
     + (f"{rep['peak_memory_ratio']:.3f} |" if rep["peak_memory_ratio"] else "- |"),
     f"| held-out loss after {a['steps']} steps (start {a['eval_loss_start']:.4f}) | {a['eval_loss_end']:.4f} | "
     f"{g['eval_loss_end']:.4f} | {g['eval_loss_end'] / a['eval_loss_end']:.3f} |",
+    *[f"| {label} ({a['tool_calls'].get('conversations', 0)} held-out conversations) | {a['tool_calls'][k]:.3f} | "
+      f"{g['tool_calls'][k]:.3f} | - |"
+      for k, label in (("tool_name_accuracy", "tool name accuracy"), ("tool_call_exact_match", "tool call exact match"))
+      if k in a["tool_calls"] and k in g["tool_calls"]],
     f"| trainable parameters | {t['all_matrix_lora']['trainable_parameters']} | {t['trainable_parameters']} | "
     f"{t['trainable_parameters'] / t['all_matrix_lora']['trainable_parameters']:.3f} |",
     "",

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   et::cli::add_plan_command(app);
   et::cli::add_train_command(app);
   et::cli::add_export_command(app);
+  et::cli::add_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

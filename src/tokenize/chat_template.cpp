@@ -376,7 +376,7 @@ RenderedChat render_plain(const Conversation& c, bool last_only, bool gen) {
       if (m.role == Role::user) b.add("Question: " + m.content + "\n");
       else if (m.role == Role::tool) b.add("Observation: " + m.content + "\n");
       else if (m.role == Role::system) b.add("System: " + m.content + "\n");
-      else if (static_cast<int>(i) == last) {
+      else if (static_cast<int>(i) == last && !gen) {
         b.add(m.content, train);
         b.eos(train);
         b.add("\n");
@@ -384,7 +384,9 @@ RenderedChat render_plain(const Conversation& c, bool last_only, bool gen) {
         b.add(m.content + "\n", train);
       }
     }
-    return b.out;  // a ReAct transcript continues with "Thought:" from the model
+    // A ReAct transcript continues with "Thought:" from the model; as a generation prompt no turn
+    // ends it (the model writes the next step after the last Observation).
+    return b.out;
   }
   for (; i < c.messages.size(); ++i) {
     const auto& m = c.messages[i];

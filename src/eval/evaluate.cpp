@@ -1,0 +1,170 @@
+// Turn-by-turn evaluation of held-out conversations (evaluate.h).
+#include "edgetune/eval/evaluate.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "edgetune/core/error.h"
+#include "edgetune/core/log.h"
+#include "edgetune/core/progress.h"
+#include "edgetune/data/examples.h"
+#include "edgetune/model/generate.h"
+#include "edgetune/model/model.h"
+#include "edgetune/tokenize/tokenizer.h"
+#include "edgetune/train/causal_lm_loss.h"
+
+namespace et {
+
+namespace {
+
+// Text that ends a turn when the model writes it (cut there).
+std::vector<std::string> turn_stop_texts(ChatTemplate t, bool react) {
+  std::vector<std::string> out;
+  switch (t) {
+    case ChatTemplate::chatml:
+    case ChatTemplate::qwen3: out.push_back("<|im_end|>"); break;
+    case ChatTemplate::llama3: out.push_back("<|eot_id|>"); break;
+    case ChatTemplate::gemma3: out.push_back("<end_of_turn>"); break;
+    case ChatTemplate::plain:
+      out.push_back(react ? "\nObservation:" : "\nUser:\n");
+      if (!react) out.push_back("\nTool:\n");
+      break;
+  }
+  return out;
+}
+
+// Cuts `text` at the first stop text; true when one was found.
+bool cut_at_stop(std::string& text, const std::vector<std::string>& stops) {
+  size_t cut = std::string::npos;
+  for (const auto& s : stops) cut = std::min(cut, text.find(s));
+  if (cut == std::string::npos) return false;
+  text.resize(cut);
+  return true;
+}
+
+double rate(int64_t n, int64_t d) { return d > 0 ? static_cast<double>(n) / static_cast<double>(d) : 0.0; }
+
+// Mean loss over the assistant tokens of the conversations, one conversation per forward.
+void add_loss(const model::Model& m, const Tokenizer& tok, const std::vector<Conversation>& convs,
+              const EvalOptions& o, EvalReport& r) {
+  torch::NoGradGuard no_grad;
+  LossOptions lo;
+  lo.cut_layer = static_cast<int>(m.config.num_layers);
+  double sum = 0;
+  int64_t n = 0;
+  for (const auto& c : convs) {
+    const TokenizedExample ex = tokenize_chat(render_chat(c, o.chat_template), tok, o.max_len, c.source);
+    if (ex.num_targets() == 0) continue;
+    const auto rows = pack_examples({ex}, {0}, o.max_len, /*pack=*/false, 0);
+    const Batch b = make_batch(rows, 0, 1, 0);
+    if (b.num_targets == 0) continue;
+    sum += causal_lm_loss_sum(m, to_tensors(b, m.device), lo).item<double>();
+    n += b.num_targets;
+  }
+  r.loss = n > 0 ? sum / static_cast<double>(n) : -1;
+  r.loss_tokens = n;
+}
+
+}  // namespace
+
+std::vector<int64_t> turn_stop_ids(const Tokenizer& tok, ChatTemplate tmpl, std::vector<int64_t> base) {
+  auto add = [&](int64_t id) {
+    if (id >= 0 && std::find(base.begin(), base.end(), id) == base.end()) base.push_back(id);
+  };
+  add(tok.eos_id());
+  for (const auto& s : turn_stop_texts(tmpl, false)) {
+    if (s[0] != '<') continue;
+    if (auto id = tok.piece_to_id(s)) add(*id);
+  }
+  return base;
+}
+
+EvalReport evaluate_conversations(const model::Model& m, const Tokenizer& tok, const std::vector<Conversation>& all,
+                                  const EvalOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<Conversation> convs = all;
+  if (o.limit > 0 && static_cast<int>(convs.size()) > o.limit) convs.resize(static_cast<size_t>(o.limit));
+  EvalReport r;
+  r.conversations = static_cast<int>(convs.size());
+  int total = 0;
+  for (const auto& c : convs)
+    for (const auto& msg : c.messages) total += msg.role == Role::assistant;
+  model::GenerateOptions g;
+  g.max_new_tokens = o.max_new_tokens;
+  g.sampling.temperature = 0;
+  g.stop_ids = o.stop_ids;
+
+  Progress bar("eval", total);
+  int done = 0;
+  for (const auto& c : convs) {
+    const std::vector<std::string> stops = turn_stop_texts(o.chat_template, c.react);
+    for (size_t k = 0; k < c.messages.size(); ++k) {
+      if (c.messages[k].role != Role::assistant) continue;
+      bar.update(++done);
+      Conversation prefix = c;
+      prefix.messages.resize(k);
+      RenderedChat rc = render_chat(prefix, o.chat_template, false, /*add_generation_prompt=*/true);
+      std::vector<int64_t> ids;
+      if (rc.bos && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
+      for (int32_t id : tok.encode(rc.text(), false, /*parse_special=*/true)) ids.push_back(id);
+      if (static_cast<int64_t>(ids.size()) >= o.max_len) {
+        ++r.skipped_turns;
+        continue;
+      }
+      g.max_new_tokens = std::min<int64_t>(o.max_new_tokens, o.max_len - static_cast<int64_t>(ids.size()));
+      TurnResult t;
+      t.source = c.source;
+      t.message = static_cast<int>(k);
+      t.expected = expected_calls(c.messages[k]);
+      std::vector<int32_t> out;
+      model::generate(m, ids, g, [&](int64_t id) {
+        out.push_back(static_cast<int32_t>(id));
+        // Only the tail can hold a new stop text: decode it all (turns are short).
+        std::string text = tok.decode(out, /*skip_special=*/false);
+        return !cut_at_stop(text, stops);
+      });
+      t.text = tok.decode(out, /*skip_special=*/false);
+      cut_at_stop(t.text, stops);
+      t.got = parse_tool_calls(t.text);
+      t.score = score_calls(t.expected, t.got);
+      ++r.turns;
+      r.call_turns += !t.expected.empty();
+      r.decisions += t.score.decision;
+      if (!t.expected.empty()) {
+        r.names += t.score.names;
+        r.exact += t.score.exact;
+      }
+      r.malformed_turns += t.got.malformed > 0;
+      r.arguments_expected += t.score.arguments_expected;
+      r.arguments_matched += t.score.arguments_matched;
+      r.details.push_back(std::move(t));
+    }
+  }
+  bar.finish();
+  if (r.skipped_turns > 0)
+    log_warn("eval: ", r.skipped_turns, " turns skipped: their prompt has ", o.max_len, " tokens or more (--max-len)");
+  if (o.loss) add_loss(m, tok, convs, o, r);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+nlohmann::ordered_json EvalReport::summary() const {
+  nlohmann::ordered_json j;
+  j["conversations"] = conversations;
+  j["turns"] = turns;
+  j["tool_call_turns"] = call_turns;
+  j["skipped_turns"] = skipped_turns;
+  j["call_decision_accuracy"] = rate(decisions, turns);
+  j["tool_name_accuracy"] = rate(names, call_turns);
+  j["tool_call_exact_match"] = rate(exact, call_turns);
+  j["argument_accuracy"] = rate(arguments_matched, arguments_expected);
+  j["malformed_call_rate"] = rate(malformed_turns, turns);
+  if (loss >= 0) {
+    j["eval_loss"] = loss;
+    j["eval_loss_tokens"] = loss_tokens;
+  }
+  j["seconds"] = seconds;
+  return j;
+}
+
+}  // namespace et
