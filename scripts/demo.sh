@@ -53,13 +53,13 @@ field() { sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p" "$2"; }
 before=$(printf '%s' "$summary" | sed -n 's/.*"eval_loss_before":\([0-9.eE+-]*\).*/\1/p')
 after=$(printf '%s' "$summary" | sed -n 's/.*"eval_loss_after":\([0-9.eE+-]*\).*/\1/p')
 say "result"
-echo "held-out loss before: $before"
-echo "held-out loss after:  $after"
-awk -v b="$before" -v a="$after" 'BEGIN { printf "improvement:          %.1f%%\n", 100 * (b - a) / b }'
+echo "held-out loss before:  $before"
+echo "held-out loss after:   $after"
+awk -v b="$before" -v a="$after" 'BEGIN { printf "improvement:           %.1f%%\n", 100 * (b - a) / b }'
 for k in tool_name_accuracy tool_call_exact_match argument_accuracy; do
-  printf '%-22s%s -> %s\n' "$k:" "$(field $k runs/demo.eval-base.json)" "$(field $k runs/demo.eval-patch.json)"
+  printf '%-23s%.3f -> %.3f\n' "${k//_/ }:" "$(field $k runs/demo.eval-base.json)" "$(field $k runs/demo.eval-patch.json)"
 done
-echo "patch:                runs/demo/patch.safetensors"
-echo "PEFT adapter:         runs/demo/peft (adapter_config.json + adapter_model.safetensors)"
-echo "every eval turn:      runs/demo.eval-turns.json"
+echo "patch:                 runs/demo/patch.safetensors"
+echo "PEFT adapter:          runs/demo/peft (adapter_config.json + adapter_model.safetensors)"
+echo "every eval turn:       runs/demo.eval-turns.json"
 echo "demo took $(( $(date +%s) - start ))s"
