@@ -19,7 +19,7 @@
 # corpus (data/make_demo_corpus.sh: general assistant conversations with one set of tools, and its
 # 1024-piece tokenizer), then GradCut and all-matrix LoRA personalize it on the demo's personal set
 # (new tools, one user's habits), as scripts/demo.sh does with its 4-layer base. The base goes to
-# --base DIR (default DIR/base) and is reused when DIR/base/run/model exists.
+# --base DIR (default DIR/base) and is reused when its run/model/config.json exists.
 # --gradcut-set key=value applies to GradCut's plan and training only (e.g. keep counts).
 #
 # Writes DIR/report.md (also printed) and DIR/report.json; DIR defaults to ${OUT:-runs}/gradcut-bench.
@@ -200,7 +200,8 @@ MODEL_PATH=$(resolved path)
 for run in all gradcut; do
   echo "== eval ($run)" >&2
   "$ET" eval --model "$MODEL_PATH" --patch "$DIR/$run/patch.safetensors" --data "$EVAL_DATA" --no-loss \
-    --limit "${EVAL_LIMIT:-0}" "${EVAL_DEV[@]}" > "$DIR/$run.eval.json" || echo '{}' > "$DIR/$run.eval.json"
+    --limit "${EVAL_LIMIT:-0}" --chat-template "$(resolved chat_template)" --format "$(resolved format)" \
+    --system-prompt "$(resolved system_prompt)" "${EVAL_DEV[@]}" > "$DIR/$run.eval.json" || echo '{}' > "$DIR/$run.eval.json"
 done
 
 python3 - "$DIR" "$RECIPE" "$PLAN_S" "$GPU_ALL" "$GPU_GC" "${SETS[*]:-} ${GC_SETS[*]:-}" <<'EOF'

@@ -122,7 +122,7 @@ MatrixCost matrix_cost(const CostShape& s, const PlanEntry& e, AdapterKind kind,
   MatrixCost c;
   c.adapter_forward_flops = 2 * r * (in + out);
   c.adapter_backward_flops = 4 * r * (in + out);
-  c.adapter_bytes = in + r;  // a shared adapter folds its vectors into A_t and B_t once per step: same per token
+  c.adapter_bytes = in + r;  // a shared adapter folds its vectors into A_t and B_t once per forward: same per token
   c.adapter_bytes *= dbl(s.bytes_per_element);
   const int stage = stage_of(e.type);
   c.forced_flops = head_backward_flops(s) + layer_backward_after(s, e.layer, stage);

@@ -23,7 +23,7 @@ namespace {
 
 struct EvalArgs {
   std::string model, patch, data, json_out, device = "cpu", dtype = "float32", chat_template = "auto",
-                                            format = "auto";
+                                            format = "auto", system_prompt;
   bool force = false, no_loss = false;
   int64_t max_tokens = 128;
   int max_len = 2048, limit = 0;
@@ -53,8 +53,12 @@ void run_eval(const EvalArgs& a) {
     log_info("eval: applied ", a.patch);
   }
   TrajectoryLoadReport lr;
-  const auto convs = load_trajectories(a.data, a.format, "skip", &lr);
+  auto convs = load_trajectories(a.data, a.format, "skip", &lr);
   if (convs.empty()) fail("eval", a.data, ": no usable conversations");
+  if (!a.system_prompt.empty())  // as training does with data.system_prompt
+    for (auto& c : convs)
+      if (c.messages.empty() || c.messages[0].role != Role::system)
+        c.messages.insert(c.messages.begin(), {Role::system, a.system_prompt, {}, ""});
 
   EvalOptions o;
   o.chat_template = a.chat_template == "auto" ? choose_chat_template(model::family_name(m.config.family), *tok)
@@ -100,12 +104,15 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--data", a->data, "JSONL conversations (chat or ReAct form)")->required();
   cmd->add_option("--json", a->json_out, "also write the summary and every turn (expected, got, text) here");
   cmd->add_option("--max-tokens", a->max_tokens, "most tokens generated per turn")->capture_default_str();
-  cmd->add_option("--max-len", a->max_len, "longest prompt + turn in tokens (longer turns are skipped)")
+  cmd->add_option("--max-len", a->max_len,
+                  "longest prompt + turn in tokens (a turn stops there; a longer prompt is skipped)")
       ->capture_default_str();
   cmd->add_option("--limit", a->limit, "evaluate only the first N conversations (0: all)")->capture_default_str();
   cmd->add_option("--format", a->format, "auto, chat or react")->capture_default_str();
   cmd->add_option("--chat-template", a->chat_template, "auto, plain, llama3, chatml, qwen3 or gemma3")
       ->capture_default_str();
+  cmd->add_option("--system-prompt", a->system_prompt,
+                  "system prompt for conversations that have none (as the recipe's data.system_prompt)");
   cmd->add_flag("--no-loss", a->no_loss, "skip the held-out loss");
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "compute dtype: float32 or bfloat16")->capture_default_str();

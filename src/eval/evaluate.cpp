@@ -33,9 +33,10 @@ std::vector<std::string> turn_stop_texts(ChatTemplate t, bool react) {
   return out;
 }
 
-// Cuts `text` at the first stop text; true when one was found.
-bool cut_at_stop(std::string& text, const std::vector<std::string>& stops) {
-  size_t cut = std::string::npos;
+// Cuts `text` at the first stop text (in ReAct, also right after the first complete Action Input:
+// training never teaches the Observation label, which is not the model's to write); true when cut.
+bool cut_at_stop(std::string& text, const std::vector<std::string>& stops, bool react) {
+  size_t cut = react ? react_step_end(text) : std::string::npos;
   for (const auto& s : stops) cut = std::min(cut, text.find(s));
   if (cut == std::string::npos) return false;
   text.resize(cut);
@@ -115,16 +116,17 @@ EvalReport evaluate_conversations(const model::Model& m, const Tokenizer& tok, c
       TurnResult t;
       t.source = c.source;
       t.message = static_cast<int>(k);
-      t.expected = expected_calls(c.messages[k]);
+      t.expected = expected_calls(c.messages[k], c.react);
       std::vector<int32_t> out;
       model::generate(m, ids, g, [&](int64_t id) {
         out.push_back(static_cast<int32_t>(id));
-        // Only the tail can hold a new stop text: decode it all (turns are short).
+        // The whole turn is decoded again at each token (a byte-fallback character completes
+        // only with its last byte); turns are short, so this stays cheap.
         std::string text = tok.decode(out, /*skip_special=*/false);
-        return !cut_at_stop(text, stops);
+        return !cut_at_stop(text, stops, c.react);
       });
       t.text = tok.decode(out, /*skip_special=*/false);
-      cut_at_stop(t.text, stops);
+      cut_at_stop(t.text, stops, c.react);
       t.got = parse_tool_calls(t.text);
       t.score = score_calls(t.expected, t.got);
       ++r.turns;

@@ -2,6 +2,7 @@
 #include "edgetune/eval/tool_calls.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace et {
 
@@ -28,15 +29,17 @@ size_t object_end(const std::string& text, size_t begin) {
   return std::string::npos;
 }
 
-// {"name": string, "arguments" | "parameters": object or a JSON string of one} -> a call.
-bool call_from_json(const std::string& s, ToolCall* out) {
+// {"name": string, "arguments" | "parameters": object or a JSON string of one} -> a call. Inside
+// <tool_call> tags the arguments may be left out (a call without arguments); a bare object must
+// have them, or any JSON with a "name" ({"name": "Alice", "age": 30}) would count as a call.
+bool call_from_json(const std::string& s, ToolCall* out, bool arguments_required) {
   ojson j = ojson::parse(s, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return false;
   out->name = j["name"].get<std::string>();
   const char* key = j.contains("arguments") ? "arguments" : j.contains("parameters") ? "parameters" : nullptr;
   if (!key) {
     out->arguments = ojson::object();
-    return true;
+    return !arguments_required;
   }
   ojson a = j[key];
   if (a.is_string()) a = ojson::parse(a.get<std::string>(), nullptr, false);
@@ -59,38 +62,53 @@ void parse_hermes(const std::string& text, ParsedCalls& out) {
     size_t end = text.find(close, pos);
     const std::string body = trim(text.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
     ToolCall tc;
-    if (call_from_json(body, &tc)) out.calls.push_back(tc);
+    if (call_from_json(body, &tc, false)) out.calls.push_back(tc);
     else ++out.malformed;
     if (end == std::string::npos) break;
     pos = end + close.size();
   }
 }
 
+bool line_starts_with(const std::string& text, size_t pos, const std::string& prefix) {
+  return (pos == 0 || text[pos - 1] == '\n') && text.compare(pos, prefix.size(), prefix) == 0;
+}
+
+// The "{...}" that follows "Action Input:" on the line after `action_line_end` (only spaces between
+// the label and the brace): [begin, end) or npos when the input is missing, not JSON-shaped or
+// unterminated.
+std::pair<size_t, size_t> react_input(const std::string& text, size_t action_line_end) {
+  const std::string label = "Action Input:";
+  const size_t none = std::string::npos;
+  if (action_line_end == none || !line_starts_with(text, action_line_end + 1, label)) return {none, none};
+  const size_t brace = text.find_first_not_of(" \t", action_line_end + 1 + label.size());
+  if (brace == none || text[brace] != '{') return {none, none};
+  return {brace, object_end(text, brace)};
+}
+
+// "Action: name" lines, each with its "Action Input: {...}" on the next line.
 void parse_react(const std::string& text, ParsedCalls& out) {
-  const std::string action = "Action:", input = "Action Input:";
-  size_t pos = 0;
-  while ((pos = text.find(action, pos)) != std::string::npos) {
-    if (pos > 0 && text[pos - 1] != '\n') {
-      pos += action.size();
-      continue;
-    }
+  const std::string action = "Action:";
+  for (size_t pos = text.find(action); pos != std::string::npos; pos = text.find(action, pos + 1)) {
+    if (!line_starts_with(text, pos, action)) continue;
     const size_t eol = text.find('\n', pos);
     ToolCall tc;
     tc.name = trim(text.substr(pos + action.size(), eol == std::string::npos ? std::string::npos : eol - pos - action.size()));
-    const size_t in = eol == std::string::npos ? std::string::npos : text.find(input, eol);
-    size_t brace = in == std::string::npos ? std::string::npos : text.find('{', in);
-    size_t end = brace == std::string::npos ? std::string::npos : object_end(text, brace);
+    const auto [begin, end] = react_input(text, eol);
     ToolCall parsed;
     if (!tc.name.empty() && end != std::string::npos &&
-        call_from_json("{\"name\": \"x\", \"arguments\": " + text.substr(brace, end - brace) + "}", &parsed)) {
+        call_from_json("{\"name\": \"x\", \"arguments\": " + text.substr(begin, end - begin) + "}", &parsed, true)) {
       tc.arguments = parsed.arguments;
       out.calls.push_back(tc);
-      pos = end;
     } else {
       ++out.malformed;
-      pos = eol == std::string::npos ? text.size() : eol;
     }
   }
+}
+
+bool has_react_action(const std::string& text) {
+  for (size_t pos = text.find("Action:"); pos != std::string::npos; pos = text.find("Action:", pos + 1))
+    if (line_starts_with(text, pos, "Action:")) return true;
+  return false;
 }
 
 // Llama 3: bare {"name": ..., "parameters": ...} objects anywhere in the text.
@@ -99,11 +117,14 @@ void parse_bare_json(const std::string& text, ParsedCalls& out) {
     const size_t end = object_end(text, pos);
     if (end == std::string::npos) break;
     ToolCall tc;
-    if (call_from_json(text.substr(pos, end - pos), &tc)) {
+    const std::string object = text.substr(pos, end - pos);
+    if (call_from_json(object, &tc, true)) {
       out.calls.push_back(tc);
       pos = end;
+    } else if (ojson::accept(object)) {
+      pos = end;  // JSON that is no call is skipped whole: a call nested inside it is not one
     } else {
-      ++pos;
+      ++pos;      // only looks like an object ("{maybe}"): look inside
     }
   }
 }
@@ -114,7 +135,7 @@ ParsedCalls parse_tool_calls(const std::string& text) {
   ParsedCalls out;
   if (text.find("<tool_call>") != std::string::npos) {
     parse_hermes(text, out);
-  } else if (text.find("Action:") != std::string::npos) {
+  } else if (has_react_action(text)) {
     parse_react(text, out);
   } else {
     parse_bare_json(text, out);
@@ -122,9 +143,20 @@ ParsedCalls parse_tool_calls(const std::string& text) {
   return out;
 }
 
-std::vector<ToolCall> expected_calls(const ChatMessage& message) {
-  if (!message.tool_calls.empty()) return message.tool_calls;
-  return parse_tool_calls(message.content).calls;
+std::vector<ToolCall> expected_calls(const ChatMessage& message, bool react) {
+  if (!message.tool_calls.empty() || !react) return message.tool_calls;
+  ParsedCalls p;
+  parse_react(message.content, p);
+  return p.calls;
+}
+
+size_t react_step_end(const std::string& text) {
+  const std::string action = "Action:";
+  for (size_t pos = text.find(action); pos != std::string::npos; pos = text.find(action, pos + 1)) {
+    if (!line_starts_with(text, pos, action)) continue;
+    return react_input(text, text.find('\n', pos)).second;
+  }
+  return std::string::npos;
 }
 
 CallScore score_calls(const std::vector<ToolCall>& expected, const ParsedCalls& got) {

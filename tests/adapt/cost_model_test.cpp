@@ -72,7 +72,7 @@ TEST(CostModel, MatrixCostsByHand) {
   EXPECT_DOUBLE_EQ(c.forced_flops, kHeadBwd);
   EXPECT_DOUBLE_EQ(c.forced_bytes, 6 * 4);
   // q_proj at layer 0, shared rank 2 (in 4, out 4): the vectors are folded into the factors once
-  // per step, so per token it costs a dedicated rank-2 adapter: 2*2*8 = 32 forward, 64 backward,
+  // per forward, so per token it costs a dedicated rank-2 adapter: 2*2*8 = 32 forward, 64 backward,
   // keeps (4 + 2) * 4 bytes; forces the head, layer 1 whole and layer 0 after q.
   c = matrix_cost(s, matrix("q_proj", 0), AdapterKind::shared, 2);
   EXPECT_DOUBLE_EQ(c.adapter_forward_flops, 32);

@@ -57,13 +57,27 @@ TEST(ToolCalls, EveryTemplatesRenderingParsesBack) {
 TEST(ToolCalls, ReActActionsParseBackAndAreTheExpectedCalls) {
   ChatMessage m{Role::assistant,
                 "Thought: I need the weather.\nAction: get_weather\nAction Input: {\"city\": \"Oslo\", \"days\": 2}", {}, ""};
-  const auto expected = expected_calls(m);
+  const auto expected = expected_calls(m, /*react=*/true);
   ASSERT_EQ(expected.size(), 1u);
   EXPECT_EQ(expected[0].name, "get_weather");
   EXPECT_EQ(expected[0].arguments["city"], "Oslo");
   EXPECT_EQ(expected[0].arguments["days"], 2);
   // A final answer makes no call.
-  EXPECT_TRUE(expected_calls({Role::assistant, "Thought: done.\nFinal Answer: 3 C in Oslo.", {}, ""}).empty());
+  EXPECT_TRUE(expected_calls({Role::assistant, "Thought: done.\nFinal Answer: 3 C in Oslo.", {}, ""}, true).empty());
+  // In a chat conversation only tool_calls are calls, whatever the text says.
+  EXPECT_TRUE(expected_calls({Role::assistant, "{\"name\": \"a\", \"arguments\": {}}", {}, ""}, false).empty());
+  // Where the step ends: right after the first Action Input object, and not before it is complete.
+  const std::string step = "Thought: t\nAction: a\nAction Input: {\"x\": {\"y\": \"}\"}}\nObservation: ok";
+  EXPECT_EQ(react_step_end(step), step.find("\nObservation"));
+  EXPECT_EQ(react_step_end("Thought: t\nAction: a\nAction Input: {\"x\": {"), std::string::npos);
+  // The input belongs to the Action on the line before it, on its own line.
+  ParsedCalls p = parse_tool_calls("Action: a\nAction: b\nAction Input: {\"k\": 1}");
+  EXPECT_EQ(p.malformed, 1);
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].name, "b");
+  p = parse_tool_calls("Action: a\nAction Input: none\nFinal Answer: {\"x\": 1}");
+  EXPECT_EQ(p.calls.size(), 0u);
+  EXPECT_EQ(p.malformed, 1);
   // An Action without a JSON input is a malformed call.
   const ParsedCalls bad = parse_tool_calls("Thought: x\nAction: get_weather\nAction Input: Oslo please");
   EXPECT_EQ(bad.calls.size(), 0u);
@@ -88,6 +102,16 @@ TEST(ToolCalls, MalformedAndUnusualForms) {
   // Plain prose has no call; braces in prose are not calls.
   p = parse_tool_calls("Sure, {maybe} later. {\"note\": 1}");
   EXPECT_FALSE(p.any());
+  // A bare object needs arguments to be a call, and a call nested in other JSON is not one.
+  EXPECT_FALSE(parse_tool_calls("{\"name\": \"Alice\", \"age\": 30}").any());
+  EXPECT_FALSE(parse_tool_calls("{\"result\": {\"name\": \"x\", \"arguments\": {}}}").any());
+  // "Action:" inside a JSON string or mid-sentence does not make the text ReAct.
+  p = parse_tool_calls("{\"name\": \"note\", \"parameters\": {\"text\": \"Action: x\"}}");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].arguments["text"], "Action: x");
+  p = parse_tool_calls("I will take Action: now. {\"name\": \"a\", \"parameters\": {}}");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].name, "a");
 }
 
 TEST(ToolCalls, ScoresOfHandWorkedTurns) {

@@ -162,7 +162,7 @@ Recomputed recompute(const json& matrices, const json& shared, const model::Mode
     r.forward += 2 * rk * (in + out);
     r.backward += 4 * rk * (in + out);
     r.bytes += (in + rk) * bpe;
-    if (kind == "shared") {  // the vectors are folded into the shared factors once per step
+    if (kind == "shared") {  // the vectors are folded into the shared factors once per forward
       r.params += static_cast<int64_t>(rk + out);
       shared_used[type] = true;
     } else {

@@ -13,8 +13,8 @@
 //   head:                     final norm, then on target rows forward 2Vh (logits), backward 4Vh
 //                             (logits recomputed by the chunked cross-entropy, then dX)
 //   adapter, rank r:          forward 2r(in+out), backward 4r(in+out) (dA, dB, dX); a shared adapter
-//                             the same (its vectors are folded into A_t and B_t once per step, a
-//                             cost per step and not per token)
+//                             the same (its vectors are folded into A_t and B_t once per forward,
+//                             a cost per forward and not per token)
 // Activations kept for backward (elements per token): a layer keeps h (input-norm input),
 // 4q (q, k and v repeated to the query heads, attention output), h (post-attention-norm input)
 // and 3I (gate, up, act(gate)); Gemma's extra norms keep h each. An adapter keeps its input and

@@ -3,16 +3,19 @@
 // parse_tool_calls reads every form our chat templates render (tokenize/chat_template.h):
 //   <tool_call>{"name": ..., "arguments": {...}}</tool_call>  Hermes: ChatML, Qwen3, Gemma 3, plain
 //   {"name": ..., "parameters": {...}}                         Llama 3: a bare JSON object
-//   Action: name / Action Input: {...}                         ReAct transcripts
+//   Action: name / Action Input: {...}                         ReAct transcripts (lines that start so)
 // A block that is clearly meant as a call but does not parse (a <tool_call> without valid JSON,
-// an Action without a JSON Action Input) counts as malformed: it is a call, just not a usable one.
+// an Action line without a JSON Action Input on the next line) counts as malformed: it is a call,
+// just not a usable one. A bare JSON object is a call only with "name" and "arguments"/"parameters".
 //
 // score_calls compares the calls of one assistant turn with the expected ones, in order:
 //   decision   both call a tool, or both do not
 //   names      same number of calls with the same names
 //   exact      names and arguments equal (JSON equality: 18 == 18.0, key order ignored)
-//   arguments  expected (key, value) pairs reproduced by the call at the same position
+//   arguments  expected (key, value) pairs reproduced by the call at the same position, when that
+//              call names the same tool
 #pragma once
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -28,8 +31,13 @@ struct ParsedCalls {
 
 ParsedCalls parse_tool_calls(const std::string& text);
 
-// The calls an assistant message makes: its tool_calls, or those written in its text (ReAct).
-std::vector<ToolCall> expected_calls(const ChatMessage& message);
+// The calls an assistant message makes: its tool_calls, or in a ReAct conversation the Action /
+// Action Input lines of its text.
+std::vector<ToolCall> expected_calls(const ChatMessage& message, bool react);
+
+// In ReAct output: the end of the first Action's "Action Input: {...}" object (where the step is
+// complete and the Observation would follow), or npos while it is not complete.
+size_t react_step_end(const std::string& text);
 
 struct CallScore {
   bool decision = false, names = false, exact = false;

@@ -1,4 +1,5 @@
-// The one place a weight matrix meets an activation: y = x W^T (+ b) (+ adapter(x)).
+// The one place a weight matrix meets an activation: y = x W^T (+ b), then the adapter hook's
+// y + adapter output.
 //
 // Every projection of the model (q, k, v, o, gate, up, down) is a Linear and goes through
 // linear_forward(), so a quantized weight or an adapter changes this file and nothing else in
