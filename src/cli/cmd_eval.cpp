@@ -44,12 +44,8 @@ void run_eval(const EvalArgs& a) {
   model::Model m = model::load_model(a.model, lo);
   const std::string folder = model::model_files_folder(a.model);
   const auto tok = load_tokenizer(folder);
-  AdapterSet adapters;
   if (!a.patch.empty()) {
-    Patch patch = read_patch(a.patch);
-    check_patch_base(patch, a.model, a.force);
-    adapters = adapters_from_patch(patch, m.device);
-    attach_adapters(m, adapters);
+    apply_patch(m, a.patch, a.model, a.force);
     log_info("eval: applied ", a.patch);
   }
   TrajectoryLoadReport lr;

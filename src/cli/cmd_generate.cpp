@@ -45,12 +45,8 @@ void run_generate(const GenerateArgs& a) {
   lo.dtype = model::parse_compute_dtype(a.dtype, "generate");
   model::Model m = model::load_model(a.model, lo);
   const auto tok = load_tokenizer(model::model_files_folder(a.model));
-  AdapterSet adapters;
   if (!a.patch.empty()) {
-    Patch patch = read_patch(a.patch);
-    check_patch_base(patch, a.model, a.force);
-    adapters = adapters_from_patch(patch, m.device);
-    attach_adapters(m, adapters);
+    const Patch patch = apply_patch(m, a.patch, a.model, a.force);
     log_info("generate: applied ", a.patch, " (", patch.plan.count(AdapterKind::dedicated), " dedicated, ",
              patch.plan.count(AdapterKind::shared), " shared adapters)");
   }

@@ -8,6 +8,7 @@
 #include "edgetune/core/log.h"
 #include "edgetune/core/hash.h"
 #include "edgetune/core/safetensors.h"
+#include "edgetune/model/model.h"
 #include "edgetune/model/model_files.h"
 #include "edgetune/quant/etq_file.h"
 #include "edgetune/version.h"
@@ -189,6 +190,13 @@ void check_patch_base(const Patch& p, const std::string& folder, bool force) {
       return;
     }
   }
+}
+
+Patch apply_patch(model::Model& model, const std::string& path, const std::string& model_folder, bool force) {
+  Patch patch = read_patch(path);
+  check_patch_base(patch, model_folder, force);
+  attach_adapters(model, adapters_from_patch(patch, model.device));
+  return patch;
 }
 
 }  // namespace et

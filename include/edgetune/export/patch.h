@@ -47,5 +47,8 @@ Patch read_patch(const std::string& path);
 AdapterSet adapters_from_patch(const Patch& patch, torch::Device device);
 // Throws naming the first matrix whose fingerprint differs, unless `force` (then it only warns).
 void check_patch_base(const Patch& patch, const std::string& model_folder, bool force);
+// Reads the patch at `path`, checks it against the base `model_folder` (see check_patch_base) and
+// attaches its adapters to `model` on the model's device. Returns the patch (its plan, recipe).
+Patch apply_patch(model::Model& model, const std::string& path, const std::string& model_folder, bool force);
 
 }  // namespace et
