@@ -9,6 +9,7 @@
 #include "edgetune/core/log.h"
 #include "edgetune/core/progress.h"
 #include "edgetune/train/causal_lm_loss.h"
+#include "edgetune/train/trainer.h"
 
 namespace et {
 
@@ -84,26 +85,7 @@ Plan gradcut_plan(TrainSession& s, GradCutReport* report) {
     LossOptions lo;
     lo.cut_layer = plan.cut_layer();
     lo.grad_checkpoint = R.train.grad_checkpoint;
-    std::vector<Batch> micro;
-    int64_t n_targets = 0;
-    for (int k = 0; k < R.train.grad_accum; ++k) {
-      micro.push_back(stream.next());
-      n_targets += micro.back().num_targets;
-    }
-    double loss_sum = 0;
-    for (size_t k = 0; k < micro.size(); ++k) {
-      if (micro[k].num_targets == 0) continue;
-      torch::manual_seed(static_cast<uint64_t>(R.train.seed) * 1000003ull + static_cast<uint64_t>(step) * 131ull + k);
-      torch::Tensor ls = causal_lm_loss_sum(s.model, to_tensors(micro[k], s.model.device), lo);
-      (ls / static_cast<double>(n_targets)).backward();
-      loss_sum += ls.item<double>();
-    }
-    if (n_targets > 0) {
-      clip_grad_norm(s.params, R.train.max_grad_norm);
-      opt.step(R.train.lr);
-    }
-    opt.zero_grad();
-    const double loss = n_targets > 0 ? loss_sum / static_cast<double>(n_targets) : 0.0;
+    const double loss = train_step(s, stream, opt, R.train.lr, step, lo).loss;
     if (step == 1) rep.first_loss = loss;
     rep.last_loss = loss;
     if (step == steps) {

@@ -178,6 +178,34 @@ EvalResult evaluate_loss(const TrainSession& s, const std::vector<TokenizedExamp
   return r;
 }
 
+StepStats train_step(TrainSession& s, BatchStream& stream, AdamW& opt, double lr, int64_t seed_step,
+                     const LossOptions& lo) {
+  const Recipe& R = s.recipe;
+  StepStats st;
+  std::vector<Batch> micro;
+  for (int k = 0; k < R.train.grad_accum; ++k) {
+    micro.push_back(stream.next());
+    st.targets += micro.back().num_targets;
+  }
+  double loss_sum = 0;
+  for (size_t k = 0; k < micro.size(); ++k) {
+    if (micro[k].num_targets == 0) continue;
+    torch::manual_seed(static_cast<uint64_t>(R.train.seed) * 1000003ull + static_cast<uint64_t>(seed_step) * 131ull + k);
+    BatchTensors bt = to_tensors(micro[k], s.model.device);
+    st.tokens += bt.num_tokens;
+    torch::Tensor ls = causal_lm_loss_sum(s.model, bt, lo);
+    (ls / static_cast<double>(st.targets)).backward();  // token-normalized over the whole step
+    loss_sum += ls.item<double>();
+  }
+  if (st.targets > 0) {
+    st.grad_norm = clip_grad_norm(s.params, R.train.max_grad_norm);
+    opt.step(lr);
+    st.loss = loss_sum / static_cast<double>(st.targets);
+  }
+  opt.zero_grad();
+  return st;
+}
+
 TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) {
   const Recipe& R = s.recipe;
   const std::string dir = R.output.dir;
@@ -256,28 +284,11 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
     const auto ts = std::chrono::steady_clock::now();
     const double lr = schedule_lr(R.train.schedule, R.train.lr, static_cast<int>(step), R.train.warmup_steps,
                                   R.train.max_steps, R.train.min_lr_ratio);
-    std::vector<Batch> micro;
-    int64_t n_targets = 0, n_tokens = 0;
-    for (int k = 0; k < R.train.grad_accum; ++k) {
-      micro.push_back(stream.next());
-      n_targets += micro.back().num_targets;
-    }
-    double loss_sum = 0;
-    for (size_t k = 0; k < micro.size(); ++k) {
-      if (micro[k].num_targets == 0) continue;
-      torch::manual_seed(static_cast<uint64_t>(R.train.seed) * 1000003ull + static_cast<uint64_t>(step) * 131ull + k);
-      BatchTensors bt = to_tensors(micro[k], s.model.device);
-      n_tokens += bt.num_tokens;
-      torch::Tensor ls = causal_lm_loss_sum(s.model, bt, lo);
-      (ls / static_cast<double>(n_targets)).backward();
-      loss_sum += ls.item<double>();
-    }
-    const double grad_norm = n_targets > 0 ? clip_grad_norm(s.params, R.train.max_grad_norm) : 0.0;
-    if (n_targets > 0) opt.step(lr);
-    opt.zero_grad();
+    const StepStats st = train_step(s, stream, opt, lr, step, lo);
     ++step;
 
-    const double loss = n_targets > 0 ? loss_sum / static_cast<double>(n_targets) : 0.0;
+    const double loss = st.loss, grad_norm = st.grad_norm;
+    const int64_t n_targets = st.targets, n_tokens = st.tokens;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     result.last_train_loss = loss;
     const double mem = peak_memory_mb(s.model.device);

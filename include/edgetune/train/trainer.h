@@ -17,6 +17,7 @@
 #include "edgetune/model/model.h"
 #include "edgetune/tokenize/chat_template.h"
 #include "edgetune/tokenize/tokenizer.h"
+#include "edgetune/train/causal_lm_loss.h"
 #include "edgetune/train/optimizer.h"
 #include "edgetune/train/recipe.h"
 
@@ -65,6 +66,18 @@ struct TrainHooks {
   // Called after every optimizer step (step is 1-based). Return false to stop (like Ctrl-C).
   std::function<bool(int64_t step, double loss)> after_step;
 };
+
+struct StepStats {
+  double loss = 0;       // mean over the step's target tokens
+  double grad_norm = 0;  // before clipping
+  int64_t targets = 0, tokens = 0;
+};
+
+// One optimizer step of the loop above (shared by training and GradCut's calibration): grad_accum
+// micro-batches from `stream`, token-normalized loss, backward, clip, AdamW at `lr`, zero. Dropout
+// is seeded by (recipe seed, seed_step, micro-batch), so a resumed run draws the same masks.
+StepStats train_step(TrainSession& session, BatchStream& stream, AdamW& opt, double lr, int64_t seed_step,
+                     const LossOptions& loss_options);
 
 // Runs the loop from step 0, or from the newest checkpoint in output.dir when resume is set.
 // Writes recipe.resolved.yaml, plan.json, metrics.jsonl and checkpoints/ into output.dir.
