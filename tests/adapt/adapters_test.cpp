@@ -15,9 +15,11 @@
 #include "edgetune/model/forward.h"
 #include "edgetune/model/model.h"
 #include "edgetune/quant/nf4.h"
+#include "mixed_plan.h"
 #include "test_util.h"
 
 using namespace et;
+using et::test::mixed_plan;
 
 namespace {
 
@@ -34,33 +36,6 @@ torch::Tensor sample_ids(const model::Model& m, int64_t rows, int64_t len, uint6
   return at::randint(1, m.config.vocab_size, {rows, len}, gen, at::TensorOptions().dtype(at::kLong));
 }
 
-// dedicated rank 2 and rank 5, shared q and up (with their vectors), and matrices with none.
-Plan mixed_plan(const model::Model& m) {
-  Plan p = empty_plan(m, AdapterOptions{});
-  p.policy = "gradcut";
-  for (auto& e : p.entries) {
-    if (e.type == "q_proj" || e.type == "up_proj") {
-      e.kind = AdapterKind::shared;
-      e.rank = e.type == "q_proj" ? 3 : 6;
-      e.alpha = e.type == "q_proj" ? 6 : 3;
-    } else if (e.type == "k_proj" || e.type == "down_proj") {
-      e.kind = AdapterKind::dedicated;
-      e.rank = 2;
-      e.alpha = 4;
-    } else if (e.type == "v_proj" && e.layer >= 1) {
-      e.kind = AdapterKind::dedicated;
-      e.rank = 5;
-      e.alpha = 5;
-    }
-  }
-  for (const char* t : {"q_proj", "up_proj"})
-    for (const auto& e : p.entries)
-      if (e.type == t) {
-        p.shared.push_back({t, e.rank, e.alpha, e.in_features, e.out_features});
-        break;
-      }
-  return p;
-}
 
 // Every adapter tensor set to random values (B and the vectors non-zero), in place.
 void randomize(const AdapterSet& a, uint64_t seed) {

@@ -12,9 +12,11 @@
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/model/model.h"
+#include "mixed_plan.h"
 #include "test_util.h"
 
 using namespace et;
+using et::test::error_of;
 
 namespace {
 
@@ -32,15 +34,6 @@ model::Model twelve_layer_llama() {
   model::LoadOptions o;
   o.init_random = true;
   return model::load_model(dir, o);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // The golden Llama: hidden 32, 4 heads of 8 (q out 32), 2 KV heads (k/v out 16), MLP 64, 3 layers.
@@ -138,31 +131,13 @@ TEST(Plan, NothingAdaptedCutsAtTheTop) {
 
 namespace {
 
-// A plan mixing everything: rank 2 and rank 5 dedicated, q and up shared (rank 3 / rank 6), none.
+// A plan mixing everything: the shared test plan (rank 2 and rank 5 dedicated, q and up shared
+// with rank 3 / rank 6, none), with down_proj adapted only in layer 2.
 Plan mixed_plan(const model::Model& m) {
-  Plan p = empty_plan(m, AdapterOptions{});
-  p.policy = "gradcut";
-  for (auto& e : p.entries) {
-    if (e.type == "q_proj" || e.type == "up_proj") {
-      e.kind = AdapterKind::shared;
-      e.rank = e.type == "q_proj" ? 3 : 6;
-      e.alpha = e.type == "q_proj" ? 6 : 3;
-    } else if (e.type == "k_proj" || (e.type == "down_proj" && e.layer == 2)) {
-      e.kind = AdapterKind::dedicated;
-      e.rank = 2;
-      e.alpha = 4;
-    } else if (e.type == "v_proj" && e.layer >= 1) {
-      e.kind = AdapterKind::dedicated;
-      e.rank = 5;
-      e.alpha = 5;
-    }
-  }
-  for (const char* t : {"q_proj", "up_proj"})
-    for (const auto& e : p.entries)
-      if (e.type == t) {
-        p.shared.push_back({t, e.rank, e.alpha, e.in_features, e.out_features});
-        break;
-      }
+  Plan p = test::mixed_plan(m);
+  const Plan none = empty_plan(m, AdapterOptions{});
+  for (size_t i = 0; i < p.entries.size(); ++i)
+    if (p.entries[i].type == "down_proj" && p.entries[i].layer != 2) p.entries[i] = none.entries[i];
   return p;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
 
 namespace et::test {
@@ -111,6 +112,15 @@ CliResult run_cli(const std::vector<std::string>& args, const std::string& stdin
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace et::test

@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct CliResult {
 };
 // Runs build/edgetune with `args` (no shell), optional stdin text.
 CliResult run_cli(const std::vector<std::string>& args, const std::string& stdin_text = "");
+
+// The message of the et::Error that `f` throws, or "" when it throws none.
+std::string error_of(const std::function<void()>& f);
 
 }  // namespace et::test
 

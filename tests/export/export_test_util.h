@@ -3,6 +3,7 @@
 #pragma once
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
+#include "mixed_plan.h"
 
 #include <string>
 
@@ -28,35 +29,6 @@ inline torch::Tensor sample_ids(const model::Model& m, int64_t rows, int64_t len
   return at::randint(1, m.config.vocab_size, {rows, len}, gen, at::TensorOptions().dtype(at::kLong));
 }
 
-// Dedicated adapters of two ranks (k, down: rank 2 alpha 4; v above layer 0: rank 5 alpha 5),
-// shared q (rank 3, alpha 6) and up (rank 6, alpha 3), and matrices without an adapter.
-inline Plan mixed_plan(const model::Model& m, bool rslora = false) {
-  Plan p = empty_plan(m, AdapterOptions{});
-  p.policy = "gradcut";
-  p.rslora = rslora;
-  for (auto& e : p.entries) {
-    if (e.type == "q_proj" || e.type == "up_proj") {
-      e.kind = AdapterKind::shared;
-      e.rank = e.type == "q_proj" ? 3 : 6;
-      e.alpha = e.type == "q_proj" ? 6 : 3;
-    } else if (e.type == "k_proj" || e.type == "down_proj") {
-      e.kind = AdapterKind::dedicated;
-      e.rank = 2;
-      e.alpha = 4;
-    } else if (e.type == "v_proj" && e.layer >= 1) {
-      e.kind = AdapterKind::dedicated;
-      e.rank = 5;
-      e.alpha = 5;
-    }
-  }
-  for (const char* t : {"q_proj", "up_proj"})
-    for (const auto& e : p.entries)
-      if (e.type == t) {
-        p.shared.push_back({t, e.rank, e.alpha, e.in_features, e.out_features});
-        break;
-      }
-  return p;
-}
 
 // Every adapter tensor set to random non-zero values, in place (a trained patch).
 inline void randomize(const AdapterSet& a, uint64_t seed) {

@@ -16,15 +16,6 @@ using namespace et::test;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const et::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // Rewrites model.safetensors of `folder` with `name` scaled by `factor`.
 void alter_tensor(const std::string& folder, const std::string& name, float factor) {
   const std::string path = path_join(folder, "model.safetensors");

@@ -15,6 +15,7 @@
 #include "test_util.h"
 
 using namespace et;
+using et::test::error_of;
 using namespace et::quant;
 
 namespace {
@@ -62,15 +63,6 @@ struct Fixture {
     write_etq(path, dense, q, side, "/some/source/folder");
   }
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 void write_bytes(const std::string& path, const std::string& bytes) { write_file_atomic(path, bytes); }
 

@@ -12,9 +12,11 @@
 #include "edgetune/quant/nf4.h"
 #include "edgetune/quant/nf4_codebook.h"
 #include "edgetune/quant/nf4_ref.h"
+#include "test_util.h"
 
 namespace {
 
+using et::test::error_of;
 using et::quant::Nf4Weight;
 using et::quant::nf4_dequantize;
 using et::quant::nf4_quantize;
@@ -27,15 +29,6 @@ uint8_t code_at(const Nf4Weight& w, int64_t i) {
 bool bitwise_equal(const torch::Tensor& a, const torch::Tensor& b) {
   return a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type() &&
          std::memcmp(a.contiguous().data_ptr(), b.contiguous().data_ptr(), a.nbytes()) == 0;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const et::Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Nf4Quantize, FirstElementGoesToTheHighNibble) {

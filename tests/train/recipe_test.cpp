@@ -2,18 +2,12 @@
 
 #include "edgetune/core/error.h"
 #include "edgetune/train/recipe.h"
+#include "test_util.h"
 
 namespace et {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(Recipe, YamlOverridesDefaults) {
   Recipe r = parse_recipe(R"(
