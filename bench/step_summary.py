@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """One line per training run: median and 10th-percentile time per step (skipping the first 3
 steps), held-out loss at the start and the end, trainable parameters and the cut layer, read from
-each run's metrics.jsonl and plan.json. For comparing ad-hoc variants side by side:
+each run's metrics.jsonl and plan.json, and the time spent filling the cut-layer cache and the whole
+run's seconds from DIR.json (the `edgetune train` summary) where it exists. For comparing ad-hoc
+variants side by side:
 
     bench/step_summary.py runs/all runs/gradcut runs/list-top-half
 """
@@ -17,6 +19,12 @@ def summary(d):
     timed = [r["step_s"] for r in steps[3:]] or [r["step_s"] for r in steps]
     evals = [r for r in rows if "eval_loss" in r]
     plan = json.load(open(os.path.join(d, "plan.json")))
+    run = {}
+    if os.path.exists(d.rstrip("/") + ".json"):
+        try:
+            run = json.load(open(d.rstrip("/") + ".json"))
+        except ValueError:
+            pass
     return {
         "run": d,
         "steps": steps[-1]["step"] if steps else 0,
@@ -27,6 +35,8 @@ def summary(d):
         "cut_layer": plan.get("cut_layer"),
         "adapters": plan.get("counts"),
         "trainable_parameters": plan.get("trainable_parameters"),
+        "cut_cache_seconds": run.get("cut_cache_seconds"),
+        "run_seconds": run.get("seconds"),
     }
 
 

@@ -72,6 +72,7 @@ void run_train(const TrainArgs& a) {
     summary["eval_loss_after"] = r.last_eval_loss;
   }
   summary["seconds"] = r.seconds;
+  if (r.cut_cache_seconds >= 0) summary["cut_cache_seconds"] = r.cut_cache_seconds;
   summary["interrupted"] = r.interrupted;
   if (s.full) {
     const std::string out = path_join(dir, "model");

@@ -141,6 +141,7 @@ std::vector<PackedRow> pack_examples(const std::vector<TokenizedExample>& exampl
         cur.positions.push_back(0);
         cur.segments.push_back(-1);
         cur.target.push_back(0);
+        cur.example.push_back(-1);
       }
     }
     rows.push_back(std::move(cur));
@@ -157,6 +158,7 @@ std::vector<PackedRow> pack_examples(const std::vector<TokenizedExample>& exampl
       cur.positions.push_back(static_cast<int32_t>(t));
       cur.segments.push_back(seg);
       cur.target.push_back(t == 0 ? 0 : ex.target[t]);
+      cur.example.push_back(static_cast<int32_t>(idx));
     }
     ++seg;
   }
@@ -187,12 +189,14 @@ Batch make_batch(const std::vector<PackedRow>& rows, size_t begin, size_t n, int
   b.positions.assign(total, 0);
   b.segments.assign(total, -1);
   b.target.assign(total, 0);
+  b.example.assign(total, -1);
   for (size_t r = 0; r < n; ++r) {
     const auto& row = rows[begin + r];
     std::copy(row.ids.begin(), row.ids.end(), b.ids.begin() + r * b.len);
     std::copy(row.positions.begin(), row.positions.end(), b.positions.begin() + r * b.len);
     std::copy(row.segments.begin(), row.segments.end(), b.segments.begin() + r * b.len);
     std::copy(row.target.begin(), row.target.end(), b.target.begin() + r * b.len);
+    std::copy(row.example.begin(), row.example.end(), b.example.begin() + r * b.len);
     for (auto t : row.target) b.num_targets += t;
   }
   return b;

@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "edgetune/core/error.h"
 #include "edgetune/kernels/backward_counter.h"
 #include "edgetune/kernels/cross_entropy.h"
 #include "edgetune/model/forward.h"
@@ -69,9 +70,8 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
 
 }  // namespace
 
-torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, const LossOptions& o) {
-  const int L = static_cast<int>(m.config.num_layers);
-  const int cut = std::max(0, std::min(o.cut_layer, L));
+torch::Tensor forward_below_cut(const model::Model& m, const BatchTensors& b, const LossOptions& o) {
+  const int cut = std::max(0, std::min(o.cut_layer, static_cast<int>(m.config.num_layers)));
   model::ForwardInputs in;
   in.positions = b.positions;
   in.segment_ids = b.segments;
@@ -85,6 +85,23 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
     torch::NoGradGuard no_grad;  // the gradient cut: below it, no graph and no saved activations
     kernels::LayerTagScope tag(l);
     hidden = model::forward_layers(m, hidden, l, l + 1, in);
+  }
+  return hidden;
+}
+
+torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, const LossOptions& o) {
+  const int L = static_cast<int>(m.config.num_layers);
+  const int cut = std::max(0, std::min(o.cut_layer, L));
+  model::ForwardInputs in;
+  in.positions = b.positions;
+  in.segment_ids = b.segments;
+  torch::Tensor hidden;
+  if (b.cut_hidden.defined()) {
+    ET_CHECK(b.cut_hidden.dim() == 3 && b.cut_hidden.size(0) == b.ids.size(0) && b.cut_hidden.size(1) == b.ids.size(1),
+             "causal_lm_loss", "cached hidden states ", b.cut_hidden.sizes(), " do not match the batch ", b.ids.sizes());
+    hidden = b.cut_hidden;
+  } else {
+    hidden = forward_below_cut(m, b, o);
   }
   for (int l = cut; l < L; ++l) {
     kernels::LayerTagScope tag(l);

@@ -71,6 +71,8 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"train.log_every", "write a metrics row every this many steps", &r.train.log_every, {}},
       {"train.grad_checkpoint", "recompute layer activations in backward to save memory", &r.train.grad_checkpoint, {}},
       {"train.threads", "CPU threads (0: all cores)", &r.train.threads, {}},
+      {"train.cut_cache", "keep every training conversation's hidden states at the cut layer (computed once), so later epochs run no layer below the cut; auto: when the plan has a cut and the cache fits in train.cut_cache_max_mb", &r.train.cut_cache, {"auto", "on", "off"}},
+      {"train.cut_cache_max_mb", "train.cut_cache auto: the largest cache (MB, on the training device)", &r.train.cut_cache_max_mb, {}},
       {"output.dir", "run folder: recipe.resolved.yaml, metrics.jsonl, plan.json, patch.safetensors, peft/, checkpoints/", &r.output.dir, {}},
       {"output.export_peft", "export a PEFT adapter to output.dir/peft at the end", &r.output.export_peft, {}},
       {"output.keep_checkpoints", "how many checkpoints to keep", &r.output.keep_checkpoints, {}},
@@ -301,6 +303,7 @@ void validate_recipe(const Recipe& r) {
   non_negative("train.save_every", r.train.save_every);
   positive("train.log_every", r.train.log_every);
   non_negative("train.threads", r.train.threads);
+  non_negative("train.cut_cache_max_mb", r.train.cut_cache_max_mb);
   positive("data.max_seq_len", r.data.max_seq_len);
   positive("adapters.rank", r.adapters.rank);
   positive("adapters.alpha", r.adapters.alpha);

@@ -179,7 +179,7 @@ EvalResult evaluate_loss(const TrainSession& s, const std::vector<TokenizedExamp
 }
 
 StepStats train_step(TrainSession& s, BatchStream& stream, AdamW& opt, double lr, int64_t seed_step,
-                     const LossOptions& lo) {
+                     const LossOptions& lo, const CutCache* cache) {
   const Recipe& R = s.recipe;
   StepStats st;
   std::vector<Batch> micro;
@@ -192,6 +192,7 @@ StepStats train_step(TrainSession& s, BatchStream& stream, AdamW& opt, double lr
     if (micro[k].num_targets == 0) continue;
     torch::manual_seed(static_cast<uint64_t>(R.train.seed) * 1000003ull + static_cast<uint64_t>(seed_step) * 131ull + k);
     BatchTensors bt = to_tensors(micro[k], s.model.device);
+    if (cache) bt.cut_hidden = cut_cache_hidden(*cache, micro[k]);
     st.tokens += bt.num_tokens;
     torch::Tensor ls = causal_lm_loss_sum(s.model, bt, lo);
     (ls / static_cast<double>(st.targets)).backward();  // token-normalized over the whole step
@@ -204,6 +205,24 @@ StepStats train_step(TrainSession& s, BatchStream& stream, AdamW& opt, double lr
   }
   opt.zero_grad();
   return st;
+}
+
+std::unique_ptr<CutCache> make_cut_cache(const TrainSession& s, int cut_layer) {
+  const TrainOptions& t = s.recipe.train;
+  if (s.full || cut_layer <= 0 || t.cut_cache == "off") return nullptr;
+  const double mb = static_cast<double>(cut_cache_bytes(s.model, s.train_examples)) / (1 << 20);
+  if (t.cut_cache == "auto" && mb > t.cut_cache_max_mb) {
+    log_info("cut cache: off (", static_cast<int64_t>(mb), " MB would exceed train.cut_cache_max_mb ",
+             t.cut_cache_max_mb, "); every step runs the layers below the cut");
+    return nullptr;
+  }
+  auto c = std::make_unique<CutCache>(
+      build_cut_cache(s.model, s.train_examples, cut_layer, t.batch_size, s.recipe.data.max_seq_len));
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "cut cache: hidden states at layer %d of %zu conversations, %.1f MB, filled in %.2f s",
+                cut_layer, s.train_examples.size(), mb, c->seconds);
+  log_info(buf, "; steps run no layer below the cut");
+  return c;
 }
 
 TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) {
@@ -254,6 +273,8 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
     for (auto& p : s.params) n += p.param.numel();
     return n;
   }(), " parameters); backward stops at layer ", lo.cut_layer, " of ", s.model.config.num_layers);
+  const std::unique_ptr<CutCache> cache = make_cut_cache(s, lo.cut_layer);
+  if (cache) result.cut_cache_seconds = cache->seconds;
 
   auto do_eval = [&](int64_t step) {
     if (s.eval_examples.empty()) return;
@@ -284,7 +305,7 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
     const auto ts = std::chrono::steady_clock::now();
     const double lr = schedule_lr(R.train.schedule, R.train.lr, static_cast<int>(step), R.train.warmup_steps,
                                   R.train.max_steps, R.train.min_lr_ratio);
-    const StepStats st = train_step(s, stream, opt, lr, step, lo);
+    const StepStats st = train_step(s, stream, opt, lr, step, lo, cache.get());
     ++step;
 
     const double loss = st.loss, grad_norm = st.grad_norm;

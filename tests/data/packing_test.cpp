@@ -38,6 +38,7 @@ TEST(Packing, PositionsRestartAndFirstTokensAreNeverTargets) {
   EXPECT_EQ(rows[0].positions, (std::vector<int32_t>{0, 1, 2, 3, 4, 0, 1, 2, 3, 0}));
   EXPECT_EQ(rows[0].segments, (std::vector<int32_t>{0, 0, 0, 0, 0, 1, 1, 1, 1, -1}));
   EXPECT_EQ(rows[0].target, (std::vector<uint8_t>{0, 1, 1, 1, 1, 0, 1, 1, 1, 0}));
+  EXPECT_EQ(rows[0].example, (std::vector<int32_t>{0, 0, 0, 0, 0, 1, 1, 1, 1, -1}));
   EXPECT_EQ(rows[1].ids, (std::vector<int32_t>{201, 202, 203, 204, 205, 206, -7, -7, -7, -7}));
   EXPECT_EQ(rows[1].positions, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 0, 0, 0, 0}));
   EXPECT_EQ(rows[1].segments, (std::vector<int32_t>{0, 0, 0, 0, 0, 0, -1, -1, -1, -1}));
@@ -50,6 +51,7 @@ TEST(Packing, OrderLongExamplesAndUnpackedRows) {
   auto rows = pack_examples(ex, {2, 0, 1}, 8, true, 0);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].ids, (std::vector<int32_t>{201, 202, 1, 2, 3, 0, 0, 0}));
+  EXPECT_EQ(rows[0].example, (std::vector<int32_t>{2, 2, 0, 0, 0, -1, -1, -1}));
   EXPECT_EQ(rows[1].ids, (std::vector<int32_t>{101, 102, 103, 104, 105, 106, 107, 108}));
   EXPECT_EQ(rows[1].positions, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
   // Unpacked: one example per row, not padded.
@@ -70,6 +72,7 @@ TEST(Packing, BatchesPadToTheLongestRow) {
   EXPECT_EQ(b.ids, (std::vector<int32_t>{101, 102, 103, 104, 105, 201, 202, -1, -1, -1}));
   EXPECT_EQ(b.segments, (std::vector<int32_t>{0, 0, 0, 0, 0, 0, 0, -1, -1, -1}));
   EXPECT_EQ(b.target, (std::vector<uint8_t>{0, 1, 1, 1, 1, 0, 1, 0, 0, 0}));
+  EXPECT_EQ(b.example, (std::vector<int32_t>{1, 1, 1, 1, 1, 2, 2, -1, -1, -1}));
   EXPECT_EQ(b.num_targets, 5);
 }
 

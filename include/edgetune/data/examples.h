@@ -32,6 +32,7 @@ struct PackedRow {
   std::vector<int32_t> positions;  // restart at 0 for each packed conversation
   std::vector<int32_t> segments;   // conversation index within the row; -1 for padding
   std::vector<uint8_t> target;     // never 1 on the first token of a conversation or on padding
+  std::vector<int32_t> example;    // index of the token's conversation in `examples`; -1 for padding
 };
 
 // Lays examples (in the given order) into rows. pack: greedily fill rows of max_len tokens (an
@@ -49,6 +50,7 @@ struct Batch {
   int rows = 0, len = 0;
   std::vector<int32_t> ids, positions, segments;  // [rows * len], row-major
   std::vector<uint8_t> target;
+  std::vector<int32_t> example;  // the conversation of each token (PackedRow::example); -1 padding
   int64_t num_targets = 0;
 };
 

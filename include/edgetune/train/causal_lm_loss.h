@@ -19,6 +19,9 @@ struct BatchTensors {
   torch::Tensor ids, positions, segments, target;  // [B, T]; target uint8/bool
   int64_t num_targets = 0;
   int64_t num_tokens = 0;  // non-padding tokens
+  // When defined: [B, T, hidden], the hidden states entering the cut layer (train/cut_cache.h);
+  // the loss then starts at the cut and runs nothing below it.
+  torch::Tensor cut_hidden;
 };
 
 BatchTensors to_tensors(const Batch& b, torch::Device device);
@@ -28,6 +31,9 @@ struct LossOptions {
   bool grad_checkpoint = false;  // recompute layer activations during backward
   bool embeddings_trainable = false;  // full fine-tuning: run the embedding with autograd
 };
+
+// embed + layers [0, cut_layer) without autograd: the hidden states entering the cut layer.
+torch::Tensor forward_below_cut(const model::Model& model, const BatchTensors& batch, const LossOptions& options);
 
 // Sum over target tokens of -log p(token | prefix), float32 scalar (divide by the token count of
 // the optimizer step for a token-normalized loss).

@@ -40,6 +40,8 @@ struct TrainOptions {
   int log_every = 1;
   bool grad_checkpoint = false;
   int threads = 0;                 // CPU threads (0: all cores)
+  std::string cut_cache = "auto";  // auto | on | off: keep the hidden states at the cut layer
+  int cut_cache_max_mb = 4096;     // auto: only when the cache fits in this many MB
 };
 
 struct OutputOptions {

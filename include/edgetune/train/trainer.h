@@ -18,6 +18,7 @@
 #include "edgetune/tokenize/chat_template.h"
 #include "edgetune/tokenize/tokenizer.h"
 #include "edgetune/train/causal_lm_loss.h"
+#include "edgetune/train/cut_cache.h"
 #include "edgetune/train/optimizer.h"
 #include "edgetune/train/recipe.h"
 
@@ -60,6 +61,7 @@ struct TrainResult {
   double last_train_loss = 0;
   bool interrupted = false;  // stopped by Ctrl-C (a checkpoint was written)
   double seconds = 0;
+  double cut_cache_seconds = -1;  // time to fill the cut-layer cache; -1: no cache
 };
 
 struct TrainHooks {
@@ -76,8 +78,13 @@ struct StepStats {
 // One optimizer step of the loop above (shared by training and GradCut's calibration): grad_accum
 // micro-batches from `stream`, token-normalized loss, backward, clip, AdamW at `lr`, zero. Dropout
 // is seeded by (recipe seed, seed_step, micro-batch), so a resumed run draws the same masks.
+// With a cut-layer cache of the stream's examples, the steps start at the cut.
 StepStats train_step(TrainSession& session, BatchStream& stream, AdamW& opt, double lr, int64_t seed_step,
-                     const LossOptions& loss_options);
+                     const LossOptions& loss_options, const CutCache* cache = nullptr);
+
+// The cut-layer cache the recipe asks for (train.cut_cache) over the training examples, or none
+// (cut_layer 0 or full fine-tuning, off, or auto and larger than train.cut_cache_max_mb).
+std::unique_ptr<CutCache> make_cut_cache(const TrainSession& session, int cut_layer);
 
 // Runs the loop from step 0, or from the newest checkpoint in output.dir when resume is set.
 // Writes recipe.resolved.yaml, plan.json, metrics.jsonl and checkpoints/ into output.dir.

@@ -1,0 +1,188 @@
+// The cut-layer cache (train/cut_cache.h) against the uncached forward: the loss and every adapter
+// gradient of a batch started from the cache equal those of the full forward, with the cache filled
+// under a different packing than the batch's (so each conversation's cached states are its own);
+// once filled, the layers below the cut are never read (changing their weights changes the uncached
+// loss, not the cached one) and their backward never runs; and a whole training run from the cache
+// reproduces every loss of the uncached run.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "edgetune/adapt/adapters.h"
+#include "edgetune/adapt/plan.h"
+#include "edgetune/core/file_io.h"
+#include "edgetune/kernels/backward_counter.h"
+#include "edgetune/model/model.h"
+#include "edgetune/train/causal_lm_loss.h"
+#include "edgetune/train/cut_cache.h"
+#include "edgetune/train/trainer.h"
+#include "test_util.h"
+
+using namespace et;
+
+namespace {
+
+// Conversations of odd lengths with random ids and targets.
+std::vector<TokenizedExample> random_examples(int64_t vocab) {
+  torch::manual_seed(11);
+  std::vector<TokenizedExample> out;
+  for (int n : {7, 13, 5, 11, 9, 3}) {
+    TokenizedExample e;
+    auto ids = torch::randint(0, vocab, {n}, torch::kInt32);
+    auto tg = torch::rand({n}) > 0.4;
+    for (int t = 0; t < n; ++t) {
+      e.ids.push_back(ids[t].item<int32_t>());
+      e.target.push_back(t > 0 && tg[t].item<bool>());
+    }
+    e.source = "random:" + std::to_string(out.size() + 1);
+    out.push_back(e);
+  }
+  return out;
+}
+
+// Dedicated rank-2 LoRA (random, so every gradient is non-zero) on every matrix of layers >= 1.
+AdapterSet adapters_from_layer_1(model::Model& m) {
+  Plan p = empty_plan(m, AdapterOptions{});
+  for (auto& e : p.entries)
+    if (e.layer >= 1) {
+      e.kind = AdapterKind::dedicated;
+      e.rank = 2;
+      e.alpha = 4;
+    }
+  AdapterSet a = create_adapters(p, 3, torch::kCPU);
+  torch::NoGradGuard g;
+  for (auto& kv : a.named_parameters()) kv.second.copy_(torch::randn(kv.second.sizes()) * 0.3);
+  attach_adapters(m, a);
+  return a;
+}
+
+struct LossAndGrads {
+  double loss = 0;
+  std::vector<torch::Tensor> grads;
+  std::vector<int64_t> counts;
+};
+
+LossAndGrads loss_and_grads(const model::Model& m, const AdapterSet& a, const BatchTensors& b, int cut) {
+  for (auto& kv : a.named_parameters()) kv.second.mutable_grad() = torch::Tensor();
+  kernels::reset_backward_counts();
+  LossOptions o;
+  o.cut_layer = cut;
+  torch::Tensor loss = causal_lm_loss_sum(m, b, o);
+  loss.backward();
+  LossAndGrads r;
+  r.loss = loss.item<double>();
+  r.counts = kernels::backward_counts(static_cast<int>(m.config.num_layers));
+  for (auto& kv : a.named_parameters()) r.grads.push_back(kv.second.grad().clone());
+  return r;
+}
+
+}  // namespace
+
+TEST(CutCache, BatchFromTheCacheEqualsTheFullForwardAndNeverReadsBelowTheCut) {
+  model::LoadOptions lo;
+  lo.quantize_nf4 = true;
+  model::Model m = model::load_model(path_join(test::source_dir(), "tests/golden/llama"), lo);
+  ASSERT_EQ(m.config.num_layers, 3);
+  torch::manual_seed(5);
+  AdapterSet a = adapters_from_layer_1(m);
+  ASSERT_EQ(a.plan.cut_layer(), 1);
+  const auto examples = random_examples(m.config.vocab_size);
+
+  // The training batch: one shuffled packing into rows of 20; the cache: identity order, rows of 16,
+  // one row per fill batch.
+  const auto rows = pack_examples(examples, {4, 1, 5, 0, 3, 2}, 20, true, 0);
+  ASSERT_GE(rows.size(), 3u);
+  const Batch batch = make_batch(rows, 0, rows.size(), 0);
+  const CutCache cache = build_cut_cache(m, examples, 1, 1, 16);
+  EXPECT_EQ(cache.hidden.size(0), 7 + 13 + 5 + 11 + 9 + 3 + 1);
+  EXPECT_EQ(cache.hidden[-1].abs().sum().item<double>(), 0);
+
+  BatchTensors full = to_tensors(batch, torch::kCPU);
+  BatchTensors cached = full;
+  cached.cut_hidden = cut_cache_hidden(cache, batch);
+  const LossAndGrads x = loss_and_grads(m, a, full, 1);
+  const LossAndGrads y = loss_and_grads(m, a, cached, 1);
+  EXPECT_NEAR(x.loss, y.loss, 1e-5 * std::abs(x.loss));
+  auto params = a.named_parameters();
+  ASSERT_EQ(x.grads.size(), y.grads.size());
+  for (size_t i = 0; i < x.grads.size(); ++i) {
+    EXPECT_GT(x.grads[i].abs().max().item<double>(), 0) << params[i].first;
+    // float32 rounding only (the cache was filled by attention over rows of another length, and
+    // CPU reductions split across threads): a wrong cache row would differ by O(1).
+    EXPECT_LT((x.grads[i] - y.grads[i]).abs().max().item<double>(), 1e-4 * x.grads[i].abs().max().item<double>())
+        << params[i].first << ": max diff " << (x.grads[i] - y.grads[i]).abs().max().item<double>() << " of "
+        << x.grads[i].abs().max().item<double>();
+  }
+  // No backward below the cut either way; layers 1 and 2 run their whole backward (layer 1's
+  // input needs no gradient: 5 ops, as in GradientCut.NoBackwardBelowTheCutAndSameAdapterGradients
+  // counts them; layer 2: 9).
+  EXPECT_EQ(x.counts, (std::vector<int64_t>{0, 5, 9}));
+  EXPECT_EQ(y.counts, x.counts);
+
+  // Layer 0's norms replaced by random ones: the full forward sees it, the cached batch does not.
+  {
+    torch::NoGradGuard g;
+    m.layers[0].input_layernorm.copy_(torch::randn_like(m.layers[0].input_layernorm) * 3);
+    m.layers[0].post_attention_layernorm.copy_(torch::randn_like(m.layers[0].post_attention_layernorm) * 3);
+  }
+  const double x2 = loss_and_grads(m, a, full, 1).loss;
+  const double y2 = loss_and_grads(m, a, cached, 1).loss;
+  EXPECT_GT(std::abs(x2 - x.loss), 1e-2 * std::abs(x.loss));
+  EXPECT_NEAR(y2, y.loss, 1e-6 * std::abs(y.loss));
+}
+
+TEST(CutCache, RejectsABatchOfOtherConversations) {
+  model::Model m = model::load_model(path_join(test::source_dir(), "tests/golden/llama"), {});
+  auto examples = random_examples(m.config.vocab_size);
+  const CutCache cache = build_cut_cache(m, {examples[0], examples[2]}, 2, 4, 16);
+  const auto rows = pack_examples(examples, {1, 0}, 32, true, 0);  // conversation 1 is 13 tokens long
+  const Batch b = make_batch(rows, 0, rows.size(), 0);
+  const std::string e = test::error_of([&] { cut_cache_hidden(cache, b); });
+  EXPECT_NE(e.find("[cut_cache] conversation 1 position 5 is past its 5 cached tokens"), std::string::npos) << e;
+}
+
+TEST(CutCache, TrainingFromTheCacheReproducesEveryLoss) {
+  ET_REQUIRE_SHARED(model, "models/stories260K");
+  auto run = [&](const std::string& cut_cache) {
+    Recipe r;
+    r.model.path = model;
+    r.model.device = "cpu";
+    r.model.dtype = "float32";
+    r.quant.backbone = "nf4";
+    r.data.train = path_join(test::source_dir(), "data/stories-tools/train.jsonl");
+    r.data.max_seq_len = 128;
+    r.train.max_steps = 6;
+    r.train.batch_size = 4;
+    r.train.lr = 3e-3;
+    r.train.warmup_steps = 0;
+    r.train.eval_every = 0;
+    r.train.seed = 2;
+    r.train.cut_cache = cut_cache;
+    r.output.dir = test::temp_dir("cut-cache-" + cut_cache);
+    r.output.export_peft = false;
+    TrainSession s = open_session(r);
+    Plan p = empty_plan(s.model, r.adapters);
+    for (auto& e : p.entries)
+      if (e.layer >= 3) {
+        e.kind = AdapterKind::dedicated;
+        e.rank = 4;
+        e.alpha = 8;
+      }
+    apply_plan(s, p);
+    std::vector<double> losses;
+    TrainHooks h;
+    h.after_step = [&](int64_t, double l) {
+      losses.push_back(l);
+      return true;
+    };
+    const TrainResult res = run_training(s, false, h);
+    return std::make_pair(losses, res.cut_cache_seconds);
+  };
+  const auto [plain, no_cache] = run("off");
+  const auto [cached, fill_s] = run("on");
+  EXPECT_LT(no_cache, 0);
+  EXPECT_GE(fill_s, 0);
+  ASSERT_EQ(plain.size(), 6u);
+  ASSERT_EQ(cached.size(), 6u);
+  for (size_t i = 0; i < plain.size(); ++i) EXPECT_NEAR(plain[i], cached[i], 1e-5 * plain[i]) << "step " << i + 1;
+  EXPECT_LT(plain.back(), plain.front());  // it trains
+}
