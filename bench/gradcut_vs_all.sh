@@ -16,9 +16,9 @@
 #
 # --pretrain STEPS makes the comparison on a pretrained model instead: the Qwen-shape model is first
 # pretrained from scratch (adapters.policy full, every weight) for STEPS steps on the demo's base
-# corpus (data/make_demo_corpus.sh: general assistant conversations with one set of tools, and its
-# 1024-piece tokenizer), then GradCut and all-matrix LoRA personalize it on the demo's personal set
-# (new tools, one user's habits), as scripts/demo.sh does with its 4-layer base. The base goes to
+# corpus (data/make_demo_corpus.sh: general assistant conversations with everyday and home tools,
+# and its 1024-piece tokenizer), then GradCut and all-matrix LoRA personalize it on the demo's
+# personal set (one user's habits with the home tools), as scripts/demo.sh does with its 4-layer base. The base goes to
 # --base DIR (default DIR/base) and is reused when its run/model/config.json exists.
 # --gradcut-set key=value applies to GradCut's plan and training only (e.g. keep counts).
 #

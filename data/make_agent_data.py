@@ -2,10 +2,14 @@
 """Seeded generator of small agent-trajectory datasets (JSONL), used by the demo and the recipes.
 
 Suites:
-  base      general assistant with one set of tools (weather, timers, messages, notes, ...):
+  base      general assistant: tools for weather, timers, messages, notes and search, and the
+            home tools (thermostat, lights, groceries, rides) used the way anyone would (the
+            temperature, brightness, store or ride type the request names, or a random one):
             the pretraining corpus of the demo's own base model. Chat and ReAct forms mixed.
-  personal  a new set of tools (smart home, rides, groceries) and one user's habits (rooms,
-            temperatures, ride type, a reply style): what the demo personalizes the base to.
+  personal  the home tools with one user's habits (21.5 C when warm, 18 C when cool, evening
+            lights at 40%, always FreshCo, always a comfort ride, replies that start with "Done,"
+            and end with a smiley), in the user's own varied wording: what the demo personalizes
+            the base to. The base knows the tools; the patch has to learn the habits.
   stories   tool calls phrased in the simple words of children's stories, for the real
             stories260K model (its 512-piece vocabulary covers them well).
 
@@ -66,8 +70,13 @@ BASE_TOOLS = [
 
 
 def base_example(rng):
-    kind = rng.choice(["weather", "timer", "message", "note", "search", "chat"])
-    if kind == "weather":
+    kind = rng.choice(["weather", "timer", "message", "note", "search", "chat",
+                       "thermostat", "lights", "groceries", "ride"])
+    tools = BASE_TOOLS
+    if kind in ("thermostat", "lights", "groceries", "ride"):
+        user, thought, c, obs, final = home_example(rng, kind)
+        tools = PERSONAL_TOOLS
+    elif kind == "weather":
         city, unit = rng.choice(CITIES), rng.choice(["celsius", "fahrenheit"])
         temp = rng.randint(-5, 35) if unit == "celsius" else rng.randint(20, 95)
         cond = rng.choice(CONDITIONS)
@@ -119,8 +128,8 @@ def base_example(rng):
         args = c["function"]["arguments"]
         traj = (f"Thought: {thought}\nAction: {c['function']['name']}\nAction Input: {json.dumps(args)}\n"
                 f"Observation: {obs}\nThought: I have the answer.\nFinal Answer: {final}")
-        return {"tools": BASE_TOOLS, "question": user, "trajectory": traj}
-    return {"tools": BASE_TOOLS, "messages": [
+        return {"tools": tools, "question": user, "trajectory": traj}
+    return {"tools": tools, "messages": [
         {"role": "user", "content": user},
         {"role": "assistant", "content": thought, "tool_calls": [c]},
         {"role": "tool", "content": obs},
@@ -143,8 +152,68 @@ PERSONAL_TOOLS = [
     tool("book_ride", "Book a ride", destination=("string", "where to"), ride_type=("string", "economy, comfort or xl")),
 ]
 
+STORES_ALL = ["GreenMart", "FreshCo", "QuickShop"]
+RIDE_TYPES = ["economy", "comfort", "xl"]
+
+
+def home_example(rng, kind):
+    """The home tools used the way anyone would: what the request names, else a random choice."""
+    room = rng.choice(ROOMS)
+    if kind == "thermostat":
+        if rng.random() < 0.5:
+            t = rng.choice([17.0, 18.0, 19.0, 19.5, 20.0, 20.5, 21.0, 22.0, 22.5, 23.0, 24.0])
+            user = rng.choice([f"Set the {room} to {t} degrees.", f"Thermostat in the {room} to {t} please."])
+        else:
+            warm = rng.random() < 0.5
+            t = rng.choice([20.0, 21.0, 22.0, 23.0, 24.0] if warm else [16.0, 17.0, 18.5, 19.0, 20.0])
+            user = rng.choice([f"Make the {room} {'warm' if warm else 'cool'}er.",
+                               f"I'm {'cold' if warm else 'hot'} in the {room}.",
+                               f"{'Warm' if warm else 'Cool'} up the {room} please."])
+        c = call("set_thermostat", room=room, celsius=t)
+        thought = f"I will set the {room} thermostat to {t} degrees."
+        obs = json.dumps({"room": room, "target": t, "status": "ok"})
+        final = f"The {room} thermostat is set to {t} degrees."
+    elif kind == "lights":
+        on = rng.random() < 0.7
+        b = rng.choice([20, 30, 50, 60, 70, 80, 100]) if on else 0
+        if not on:
+            user = rng.choice([f"Turn the {room} lights off", f"Lights off in the {room}"])
+        elif rng.random() < 0.5:
+            user = rng.choice([f"Set the {room} lights to {b} percent", f"{room} lights at {b}%"])
+        else:
+            user = rng.choice([f"Lights in the {room}", f"Evening mode for the {room}", f"Turn the {room} lights on"])
+        c = call("set_lights", room=room, on=on, brightness=b)
+        thought = f"I will set the {room} lights." if on else "Turning the lights off."
+        obs = json.dumps({"room": room, "on": on, "status": "ok"})
+        final = f"The {room} lights are {'at ' + str(b) + '%' if on else 'off'}."
+    elif kind == "groceries":
+        items = rng.sample(ITEMS, rng.randint(1, 3))
+        store = rng.choice(STORES_ALL)
+        named = rng.random() < 0.5
+        user = rng.choice(["Order " + ", ".join(items), "We need " + " and ".join(items),
+                           "Get me " + ", ".join(items) + " delivered"]) + (f" from {store}" if named else "")
+        c = call("order_groceries", items=items, store=store)
+        thought = f"I will order from {store}."
+        obs = json.dumps({"order": rng.randint(1000, 9999), "eta_minutes": rng.choice([30, 45, 60])})
+        final = f"Ordered {len(items)} item{'s' if len(items) > 1 else ''} from {store}."
+    else:
+        dest = rng.choice(PLACES)
+        ride = rng.choice(RIDE_TYPES)
+        named = rng.random() < 0.5
+        user = (rng.choice([f"Book an {ride} ride to {dest}" if ride != "comfort" else f"Book a comfort ride to {dest}",
+                            f"I need a {ride} car to {dest}"]) if named else
+                rng.choice([f"Get me a ride to {dest}", f"I need to go to {dest}", f"Book a car to {dest}"]))
+        c = call("book_ride", destination=dest, ride_type=ride)
+        thought = f"I will book a {ride} ride."
+        obs = json.dumps({"driver": rng.choice(CONTACTS), "eta_minutes": rng.randint(2, 12)})
+        final = f"A {ride} ride to {dest} is booked."
+    return user, thought, c, obs, final
+
+
 # This user's habits: 21.5 C when "warm", 18 C when "cool", lights at 40 in the evening, always
-# FreshCo, always a comfort ride, and replies that start with "Done," and end with a smiley.
+# FreshCo, always a comfort ride, and replies that start with "Done," and end with a smiley. The
+# user's assistant words its thoughts and replies in several ways (as real conversations do), so
+# the held-out loss has a floor above zero; the tool calls follow the habits exactly.
 
 
 def personal_example(rng):
@@ -155,9 +224,13 @@ def personal_example(rng):
         user = rng.choice([f"Make the {room} {kind}er.", f"I'm {'cold' if kind == 'warm' else 'hot'} in the {room}.",
                            f"{'Warm' if kind == 'warm' else 'Cool'} up the {room} please."])
         c = call("set_thermostat", room=room, celsius=t)
-        thought = f"The user likes the {room} at {t} degrees when it should be {kind}."
+        thought = rng.choice([f"The user likes the {room} at {t} degrees when it should be {kind}.",
+                              f"{t} degrees is this user's {kind} setting.",
+                              f"When the {room} should be {kind}er, this user wants {t}."])
         obs = json.dumps({"room": room, "target": t, "status": "ok"})
-        final = f"Done, the {room} is heading to {t} degrees :)"
+        final = rng.choice([f"Done, the {room} is heading to {t} degrees :)",
+                            f"Done, {t} degrees in the {room} soon :)",
+                            f"Done, I set the {room} to {t} :)"])
     elif kind == "lights":
         room = rng.choice(ROOMS)
         on = rng.random() < 0.7
@@ -165,23 +238,26 @@ def personal_example(rng):
         if "Evening" in user or "Lights in" in user:
             on = True
         c = call("set_lights", room=room, on=on, brightness=40 if on else 0)
-        thought = f"Evening lights for this user are at 40 percent." if on else "Turning the lights off."
+        thought = (rng.choice(["Evening lights for this user are at 40 percent.", "This user likes the lights at 40."])
+                   if on else rng.choice(["Turning the lights off.", "Lights off, as asked."]))
         obs = json.dumps({"room": room, "on": on, "status": "ok"})
-        final = f"Done, {room} lights {'at 40%' if on else 'off'} :)"
+        final = rng.choice([f"Done, {room} lights {'at 40%' if on else 'off'} :)",
+                            f"Done, the {room} lights are {'at 40%' if on else 'off'} :)"])
     elif kind == "groceries":
         items = rng.sample(ITEMS, rng.randint(1, 3))
         user = rng.choice(["Order " + ", ".join(items), "We need " + " and ".join(items), "Get me " + ", ".join(items) + " delivered"])
         c = call("order_groceries", items=items, store="FreshCo")
-        thought = "This user always orders from FreshCo."
+        thought = rng.choice(["This user always orders from FreshCo.", "FreshCo, as always for this user."])
         obs = json.dumps({"order": rng.randint(1000, 9999), "eta_minutes": rng.choice([30, 45, 60])})
-        final = f"Done, {len(items)} item{'s' if len(items) > 1 else ''} ordered from FreshCo :)"
+        n = f"{len(items)} item{'s' if len(items) > 1 else ''}"
+        final = rng.choice([f"Done, {n} ordered from FreshCo :)", f"Done, FreshCo is bringing {n} :)"])
     else:
         dest = rng.choice(PLACES)
         user = rng.choice([f"Get me a ride to {dest}", f"I need to go to {dest}", f"Book a car to {dest}"])
         c = call("book_ride", destination=dest, ride_type="comfort")
-        thought = "This user prefers comfort rides."
+        thought = rng.choice(["This user prefers comfort rides.", "A comfort ride, as this user likes."])
         obs = json.dumps({"driver": rng.choice(CONTACTS), "eta_minutes": rng.randint(2, 12)})
-        final = f"Done, a comfort ride to {dest} is on its way :)"
+        final = rng.choice([f"Done, a comfort ride to {dest} is on its way :)", f"Done, your comfort ride to {dest} is coming :)"])
     return {"tools": PERSONAL_TOOLS, "messages": [
         {"role": "user", "content": user},
         {"role": "assistant", "content": thought, "tool_calls": [c]},

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo's data, generated (seeded): the base corpus (general assistant, one set of tools), the
-# personalization set (new tools, one user's habits) and a SentencePiece BPE tokenizer of 1024
+# The demo's data, generated (seeded): the base corpus (general assistant: everyday tools and the
+# home tools used the way anyone would), the personalization set (the home tools with one user's
+# habits) and a SentencePiece BPE tokenizer of 1024
 # pieces (byte fallback) trained on the base corpus, written to OUT/base-init/tokenizer.model.
 # Used by scripts/demo.sh and bench/gradcut_vs_all.sh --pretrain.
 #

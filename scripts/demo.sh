@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo, end to end on a fresh machine: install and build edgetune, make a small base model of
 # our own (a Llama pretrained from scratch on generated agent conversations; cached in
-# data/cache/demo after the first run), personalize it with QLoRA to a new set of tools and one
-# user's habits, and show the held-out loss before and after, a generation with and without the
+# data/cache/demo after the first run), personalize it with QLoRA to one user's habits with the
+# home tools the base already knows, and show the held-out loss before and after, a generation with and without the
 # patch, and the exported PEFT adapter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ else
 fi
 base="$cache/base-run/model"
 
-say "personalize: QLoRA on the new tools and habits (recipes/demo.yaml)"
+say "personalize: QLoRA on one user's habits (recipes/demo.yaml)"
 rm -rf runs/demo
 mkdir -p runs
 "$ET" train recipes/demo.yaml > runs/demo.summary.json
