@@ -65,6 +65,9 @@ void print_table(const Plan& p) {
               p.cut_layer(), p.num_layers, p.cut_layer(), p.num_layers - 1, t.value("floor_layer", 0));
   std::printf("  forward FLOPs        %s\n",
               versus(t.at("forward_flops").get<double>(), b.at("forward_flops").get<double>()).c_str());
+  if (p.cut_layer() > 0)
+    std::printf("  forward, cut cache   %s (train.cut_cache: no layer below the cut runs after the first pass)\n",
+                versus(t.at("forward_flops_cut_cache").get<double>(), b.at("forward_flops").get<double>()).c_str());
   std::printf("  backward FLOPs       %s\n",
               versus(t.at("backward_flops").get<double>(), b.at("backward_flops").get<double>()).c_str());
   std::printf("  activation bytes     %s\n",

@@ -113,6 +113,8 @@ TEST(CostModel, PlanTotalsByHand) {
   EXPECT_DOUBLE_EQ(c.forward_flops, 2 * kLayerFwd + kHeadFwd + 56);
   EXPECT_DOUBLE_EQ(c.backward_flops, 112 + kHeadBwd + kAfterO);
   EXPECT_DOUBLE_EQ(c.activation_bytes, 44 + (6 + 28) * 4);
+  // The cut is layer 1: with the cut-layer cache, layer 0's forward no longer runs.
+  EXPECT_DOUBLE_EQ(c.forward_flops_cut_cache, kLayerFwd + kHeadFwd + 56);
 }
 
 TEST(CostModel, GradCutCostsDepthAndFlops) {

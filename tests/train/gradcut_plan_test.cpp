@@ -103,6 +103,7 @@ std::vector<std::string> model_folders() {
 // cost_model.h's totals, recomputed from plan.json's matrices and config.json.
 struct Recomputed {
   double forward = 0, backward = 0, bytes = 0;
+  std::vector<double> layer_forward;  // the backbone's forward of each layer
   int64_t params = 0;
   int cut = 0;
 };
@@ -146,9 +147,11 @@ Recomputed recompute(const json& matrices, const json& shared, const model::Mode
   };
   Recomputed r;
   r.forward = 4 * h + f * 2 * V * h;
-  for (int l = 0; l < L; ++l)
-    r.forward += 2 * h * (q + 2 * kv) + 2 * q * h + 6 * h * I + 4 * keys(l) * q + 3 * (q + kv) + 6 * I +
-                 (2 + 2 * g) * 4 * h + qk * 4 * (q + kv);
+  for (int l = 0; l < L; ++l) {
+    r.layer_forward.push_back(2 * h * (q + 2 * kv) + 2 * q * h + 6 * h * I + 4 * keys(l) * q + 3 * (q + kv) + 6 * I +
+                              (2 + 2 * g) * 4 * h + qk * 4 * (q + kv));
+    r.forward += r.layer_forward.back();
+  }
   r.cut = L;
   double forced = 0, forced_bytes = 0;
   std::map<std::string, bool> shared_used;
@@ -243,6 +246,10 @@ TEST(GradCutPlan, CalibratesAndWritesAPlanWhoseTotalsAddUp) {
     expect_close(t.at("forward_flops").get<double>(), ours.forward, "forward FLOPs");
     expect_close(t.at("backward_flops").get<double>(), ours.backward, "backward FLOPs");
     expect_close(t.at("activation_bytes").get<double>(), ours.bytes, "activation bytes");
+    double below_cut = 0;
+    for (int l = 0; l < ours.cut; ++l) below_cut += ours.layer_forward[static_cast<size_t>(l)];
+    EXPECT_GT(below_cut, 0);
+    expect_close(t.at("forward_flops_cut_cache").get<double>(), ours.forward - below_cut, "forward with the cut cache");
 
     // The all-matrix LoRA column: every matrix dedicated at adapters.rank.
     json all = j.at("matrices");

@@ -69,6 +69,8 @@ MatrixCost matrix_cost(const CostShape& shape, const PlanEntry& entry, AdapterKi
 // memory the backward keeps. No adapter at all: no backward and no kept activations.
 struct PlanCost {
   double forward_flops = 0, backward_flops = 0, activation_bytes = 0;
+  // The forward once the cut-layer cache is filled (train/cut_cache.h): no layer below the cut runs.
+  double forward_flops_cut_cache = 0;
 };
 PlanCost plan_cost(const Plan& plan, const CostShape& shape);
 
