@@ -181,6 +181,8 @@ EvalResult evaluate_loss(const TrainSession& s, const std::vector<TokenizedExamp
 StepStats train_step(TrainSession& s, BatchStream& stream, AdamW& opt, double lr, int64_t seed_step,
                      const LossOptions& lo, const CutCache* cache) {
   const Recipe& R = s.recipe;
+  ET_CHECK(!cache || cache->cut_layer == lo.cut_layer, "train", "the cut-layer cache holds layer ",
+           cache ? cache->cut_layer : 0, " but the step's cut is layer ", lo.cut_layer);
   StepStats st;
   std::vector<Batch> micro;
   for (int k = 0; k < R.train.grad_accum; ++k) {
