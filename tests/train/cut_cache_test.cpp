@@ -15,6 +15,7 @@
 #include "edgetune/train/causal_lm_loss.h"
 #include "edgetune/train/cut_cache.h"
 #include "edgetune/train/trainer.h"
+#include "random_adapters.h"
 #include "test_util.h"
 
 using namespace et;
@@ -48,11 +49,7 @@ AdapterSet adapters_from_layer_1(model::Model& m) {
       e.rank = 2;
       e.alpha = 4;
     }
-  AdapterSet a = create_adapters(p, 3, torch::kCPU);
-  torch::NoGradGuard g;
-  for (auto& kv : a.named_parameters()) kv.second.copy_(torch::randn(kv.second.sizes()) * 0.3);
-  attach_adapters(m, a);
-  return a;
+  return test::attach_random_adapters(m, p, 3);
 }
 
 struct LossAndGrads {

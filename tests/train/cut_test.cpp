@@ -11,6 +11,7 @@
 #include "edgetune/kernels/backward_counter.h"
 #include "edgetune/model/model.h"
 #include "edgetune/train/causal_lm_loss.h"
+#include "random_adapters.h"
 #include "test_util.h"
 
 using namespace et;
@@ -55,11 +56,7 @@ AdapterSet cut_adapters(model::Model& m) {
       if (!p.shared_of("down_proj")) p.shared.push_back({"down_proj", 3, 3, e.in_features, e.out_features});
     }
   }
-  AdapterSet a = create_adapters(p, 3, torch::kCPU);
-  torch::NoGradGuard g;
-  for (auto& kv : a.named_parameters()) kv.second.copy_(torch::randn(kv.second.sizes()) * 0.3);
-  attach_adapters(m, a);
-  return a;
+  return test::attach_random_adapters(m, p, 3);
 }
 
 struct RunResult {
@@ -141,12 +138,7 @@ TEST(GradientCut, NoBackwardBelowTheCutAndSameAdapterGradients) {
 
 TEST(GradientCut, AllMatrixLoraRunsBackwardInEveryLayer) {
   model::Model m = golden_llama_nf4();
-  AdapterSet a = create_adapters(plan_all(m, AdapterOptions{}), 5, torch::kCPU);
-  {
-    torch::NoGradGuard g;
-    for (auto& kv : a.named_parameters()) kv.second.copy_(torch::randn(kv.second.sizes()) * 0.3);
-  }
-  attach_adapters(m, a);
+  AdapterSet a = test::attach_random_adapters(m, plan_all(m, AdapterOptions{}), 5);
   ASSERT_EQ(a.plan.cut_layer(), 0);
   LossOptions o;
   o.cut_layer = 0;
