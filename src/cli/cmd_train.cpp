@@ -41,7 +41,10 @@ Plan choose_plan(TrainSession& s, bool resume) {
   if (policy == "full" || policy == "none") return empty_plan(s.model, r.adapters);
   if (policy == "gradcut") {
     if (r.adapters.plan.empty()) return gradcut_plan(s);  // calibrate now
-    return load_plan(r.adapters.plan);
+    // The plan fixes placement, ranks and alphas; dropout is a training setting, so the recipe's applies.
+    Plan p = load_plan(r.adapters.plan);
+    p.dropout = r.adapters.dropout;
+    return p;
   }
   fail("train", "unknown adapters.policy '", policy, "'");
 }

@@ -28,7 +28,7 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"adapters.rslora", "rank-stabilized scaling alpha/sqrt(r)", &r.adapters.rslora, {}},
       {"adapters.targets", "module types that may get adapters", &r.adapters.targets, {}},
       {"adapters.list", "policy list: matrices to adapt, e.g. [layers.3.self_attn.q_proj, layers.4.*]", &r.adapters.list, {}},
-      {"adapters.plan", "policy gradcut: reuse this plan.json instead of planning", &r.adapters.plan, {}},
+      {"adapters.plan", "policy gradcut: reuse this plan.json (placement, ranks, alphas) instead of planning", &r.adapters.plan, {}},
       {"adapters.gradcut.shared_rank", "phase 1: rank of the shared LoRA of each module type", &g.shared_rank, {}},
       {"adapters.gradcut.shared_alpha", "phase 1: alpha of the shared LoRA", &g.shared_alpha, {}},
       {"adapters.gradcut.initial_full_steps", "calibration steps before pruning starts", &g.initial_full_steps, {}},

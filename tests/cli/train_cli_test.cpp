@@ -5,7 +5,8 @@
 //    (the merged model generates what base + patch generates), and refused on another base
 //    unless --force;
 //  - Ctrl-C (SIGINT) writes a checkpoint and exits 0, and --resume continues from it;
-//  - unknown or ill-typed recipe keys exit non-zero naming the key.
+//  - unknown or ill-typed recipe keys exit non-zero naming the key;
+//  - a run from a plan file takes the recipe's adapter dropout.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -293,4 +294,46 @@ TEST(TrainCli, BadRecipeKeysExitNonZeroNamingTheKey) {
     EXPECT_EQ(r.out, "") << "nothing on stdout when the recipe is refused";
     for (const auto& w : c.want) EXPECT_NE(r.err.find(w), std::string::npos) << w << " in: " << r.err;
   }
+}
+
+// A plan file fixes where the adapters go and their ranks; dropout is a training setting, so the
+// recipe's adapters.dropout applies to a run that reads adapters.plan (and is recorded in its plan.json).
+TEST(TrainCli, APlanFileTrainsWithTheRecipesDropout) {
+  ET_REQUIRE_SHARED(model, "models/stories260K");
+  const std::string work = et::test::temp_dir("cli-plan-dropout");
+  auto train = [&](const std::string& name, const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {
+        "train", path_join(et::test::source_dir(), "recipes/stories-tools.yaml"), "--set", "model.path=" + model,
+        "--set", "data.train=" + path_join(et::test::source_dir(), "data/stories-tools/train.jsonl"), "--set",
+        "data.eval=" + path_join(et::test::source_dir(), "data/stories-tools/eval.jsonl"), "--set",
+        "train.max_steps=3", "--set", "train.eval_every=0", "--set", "train.save_every=0", "--set",
+        "output.export_peft=false", "--set", "output.dir=" + path_join(work, name)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<double> losses;
+    std::istringstream in(read_text_file(path_join(work, name + "/metrics.jsonl")));
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("loss") && !j.contains("eval_loss")) losses.push_back(j["loss"].get<double>());
+    }
+    return losses;
+  };
+  train("source", {});
+  const std::string plan = path_join(work, "source/plan.json");
+  ASSERT_EQ(nlohmann::json::parse(read_text_file(plan))["dropout"].get<double>(), 0.0);
+  const std::vector<std::string> from_plan = {"--set", "adapters.policy=gradcut", "--set", "adapters.plan=" + plan};
+  std::vector<std::string> with_dropout = from_plan;
+  with_dropout.insert(with_dropout.end(), {"--set", "adapters.dropout=0.25"});
+  const auto plain = train("plain", from_plan);
+  const auto dropped = train("dropout", with_dropout);
+  EXPECT_EQ(nlohmann::json::parse(read_text_file(path_join(work, "dropout/plan.json")))["dropout"].get<double>(),
+            0.25);
+  ASSERT_EQ(plain.size(), 3u);
+  ASSERT_EQ(dropped.size(), 3u);
+  // Step 1 starts from B = 0, where the adapter input (and its dropout) cannot change the output;
+  // after one update the dropped-out adapter input changes the loss.
+  EXPECT_DOUBLE_EQ(plain[0], dropped[0]);
+  EXPECT_NE(plain[2], dropped[2]);
 }
