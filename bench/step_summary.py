@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """One line per training run: median and 10th-percentile time per step (skipping the first 3
-steps), held-out loss at the start and the end, trainable parameters and the cut layer, read from
+steps), held-out loss at the start, the end and every eval, trainable parameters and the cut layer, read from
 each run's metrics.jsonl and plan.json, and the time spent filling the cut-layer cache and the whole
 run's seconds from DIR.json (the `edgetune train` summary) where it exists. For comparing ad-hoc
 variants side by side:
@@ -32,6 +32,7 @@ def summary(d):
         "step_s_p10": sorted(timed)[len(timed) // 10] if timed else None,
         "eval_loss_start": evals[0]["eval_loss"] if evals else None,
         "eval_loss_end": evals[-1]["eval_loss"] if evals else None,
+        "eval_losses": {r["step"]: round(r["eval_loss"], 5) for r in evals},
         "cut_layer": plan.get("cut_layer"),
         "adapters": plan.get("counts"),
         "trainable_parameters": plan.get("trainable_parameters"),

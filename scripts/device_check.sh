@@ -6,7 +6,7 @@
 # From the repository root on the GPU machine, with the packages of ../shared/device/prepare.sh in
 # .device/ and the shared material in ../shared or ./shared:
 #   bash scripts/device_check.sh [--no-bench | --gradcut-only]
-# --gradcut-only builds only the CLI and runs only the GradCut benchmark.
+# --gradcut-only builds only the CLI and runs only the GradCut benchmark (its two target comparisons).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -50,17 +50,26 @@ if [ "$bench" = 1 ]; then
     stamp "kernel benchmarks done"
   fi
   # GradCut on a pretrained Qwen2.5-0.5B-shape model (pretrained here from scratch for 1000 steps on
-  # the demo's base corpus, then personalized to one user's habits for 300 steps): the paper's
-  # defaults, then half of each type kept with every survivor a dedicated rank-8 LoRA.
+  # the demo's base corpus, then personalized to one user's habits for 300 steps): half of each type
+  # kept with every survivor a dedicated rank-32 LoRA and adapter dropout 0.1, against all-matrix LoRA
+  # at the recipe's rank 8, then against all-matrix LoRA with the same rank 32 and dropout; with the
+  # full benchmark (no --gradcut-only) also the paper's defaults.
   gc=${GC_DIR:-/tmp/gradcut}
   common=(--qwen-shape --pretrain 1000 --base "$gc/base" --set train.max_steps=300 --set train.lr=4.0e-3)
-  EDGETUNE=build-cuda/edgetune EVAL_LIMIT=30 timeout 420 bash bench/gradcut_vs_all.sh "${common[@]}" \
-    --out "$gc/default" > "$OUT/gradcut.log" 2>&1
-  stamp "GradCut GPU benchmark (paper defaults) exit $?"; cat "$gc/default/report.md"
-  EDGETUNE=build-cuda/edgetune EVAL_LIMIT=30 timeout 240 bash bench/gradcut_vs_all.sh "${common[@]}" \
-    --out "$gc/half-r8" --gradcut-set adapters.gradcut.keep_attention=0.5 --gradcut-set adapters.gradcut.keep_mlp=0.5 \
-    --gradcut-set adapters.gradcut.threshold=-100 --gradcut-set adapters.gradcut.dedicated_rank=8 \
-    --gradcut-set adapters.gradcut.dedicated_alpha=16 >> "$OUT/gradcut.log" 2>&1
-  stamp "GradCut GPU benchmark (keep half, dedicated rank 8) exit $?"; cat "$gc/half-r8/report.md"
-  cat "$gc/default/report.json" "$gc/half-r8/report.json" > "$OUT/gradcut_reports.json" 2>/dev/null
+  half=(--gradcut-set adapters.gradcut.keep_attention=0.5 --gradcut-set adapters.gradcut.keep_mlp=0.5
+        --gradcut-set adapters.gradcut.threshold=-100 --gradcut-set adapters.gradcut.dedicated_rank=32
+        --gradcut-set adapters.gradcut.dedicated_alpha=64)
+  runs=(half-r32 half-r32-same-adapters)
+  [ "$tests" = 1 ] && runs+=(default)
+  for run in "${runs[@]}"; do
+    case $run in
+      half-r32) sets=("${half[@]}" --gradcut-set adapters.dropout=0.1) ;;
+      half-r32-same-adapters) sets=("${half[@]}" --set adapters.rank=32 --set adapters.alpha=64 --set adapters.dropout=0.1) ;;
+      default) sets=() ;;
+    esac
+    EDGETUNE=build-cuda/edgetune EVAL_LIMIT=30 timeout 400 bash bench/gradcut_vs_all.sh "${common[@]}" \
+      --out "$gc/$run" "${sets[@]}" >> "$OUT/gradcut.log" 2>&1
+    stamp "GradCut GPU benchmark ($run) exit $?"; cat "$gc/$run/report.md"
+    cat "$gc/$run/report.json" >> "$OUT/gradcut_reports.json" 2>/dev/null
+  done
 fi
