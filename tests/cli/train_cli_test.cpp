@@ -85,6 +85,7 @@ struct Background {
 // Step rows (with "loss") and eval rows of a metrics.jsonl.
 struct Metrics {
   std::vector<int64_t> steps;
+  std::vector<double> losses;  // of each step row
   std::vector<std::pair<int64_t, double>> evals;
 };
 Metrics read_metrics(const std::string& path) {
@@ -100,7 +101,10 @@ Metrics read_metrics(const std::string& path) {
       continue;  // a line being written
     }
     if (j.contains("eval_loss")) m.evals.emplace_back(j["step"].get<int64_t>(), j["eval_loss"].get<double>());
-    else if (j.contains("loss")) m.steps.push_back(j["step"].get<int64_t>());
+    else if (j.contains("loss")) {
+      m.steps.push_back(j["step"].get<int64_t>());
+      m.losses.push_back(j["loss"].get<double>());
+    }
   }
   return m;
 }
@@ -140,6 +144,14 @@ std::string greedy(const std::vector<std::string>& model_args) {
   auto r = run_cli(args);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.out;
+}
+
+// `edgetune train` on recipes/stories-tools.yaml with stories260K and the repository's data, writing to out.
+std::vector<std::string> stories_tools_train(const std::string& model, const std::string& out) {
+  return {"train", path_join(et::test::source_dir(), "recipes/stories-tools.yaml"), "--set", "model.path=" + model,
+          "--set", "data.train=" + path_join(et::test::source_dir(), "data/stories-tools/train.jsonl"), "--set",
+          "data.eval=" + path_join(et::test::source_dir(), "data/stories-tools/eval.jsonl"), "--set",
+          "output.dir=" + out};
 }
 
 }  // namespace
@@ -221,12 +233,9 @@ TEST(TrainCli, SigintCheckpointsAndResumeContinues) {
   ET_REQUIRE_SHARED(model, "models/stories260K");
   const std::string work = et::test::temp_dir("cli-sigint");
   const std::string out = path_join(work, "run");
-  const std::vector<std::string> args = {
-      "train", path_join(et::test::source_dir(), "recipes/stories-tools.yaml"), "--set", "model.path=" + model,
-      "--set", "data.train=" + path_join(et::test::source_dir(), "data/stories-tools/train.jsonl"), "--set",
-      "data.eval=" + path_join(et::test::source_dir(), "data/stories-tools/eval.jsonl"), "--set",
-      "data.eval_max_examples=8", "--set", "train.max_steps=100000", "--set", "train.eval_every=0", "--set",
-      "train.save_every=0", "--set", "output.dir=" + out};
+  std::vector<std::string> args = stories_tools_train(model, out);
+  args.insert(args.end(), {"--set", "data.eval_max_examples=8", "--set", "train.max_steps=100000", "--set",
+                           "train.eval_every=0", "--set", "train.save_every=0"});
   int64_t stopped_at = 0;
   {
     Background run(args, "", work);
@@ -302,23 +311,13 @@ TEST(TrainCli, APlanFileTrainsWithTheRecipesDropout) {
   ET_REQUIRE_SHARED(model, "models/stories260K");
   const std::string work = et::test::temp_dir("cli-plan-dropout");
   auto train = [&](const std::string& name, const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {
-        "train", path_join(et::test::source_dir(), "recipes/stories-tools.yaml"), "--set", "model.path=" + model,
-        "--set", "data.train=" + path_join(et::test::source_dir(), "data/stories-tools/train.jsonl"), "--set",
-        "data.eval=" + path_join(et::test::source_dir(), "data/stories-tools/eval.jsonl"), "--set",
-        "train.max_steps=3", "--set", "train.eval_every=0", "--set", "train.save_every=0", "--set",
-        "output.export_peft=false", "--set", "output.dir=" + path_join(work, name)};
+    std::vector<std::string> args = stories_tools_train(model, path_join(work, name));
+    args.insert(args.end(), {"--set", "train.max_steps=3", "--set", "train.eval_every=0", "--set",
+                             "train.save_every=0", "--set", "output.export_peft=false"});
     args.insert(args.end(), extra.begin(), extra.end());
     auto r = run_cli(args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    std::vector<double> losses;
-    std::istringstream in(read_text_file(path_join(work, name + "/metrics.jsonl")));
-    std::string line;
-    while (std::getline(in, line)) {
-      auto j = nlohmann::json::parse(line);
-      if (j.contains("loss") && !j.contains("eval_loss")) losses.push_back(j["loss"].get<double>());
-    }
-    return losses;
+    return read_metrics(path_join(work, name + "/metrics.jsonl")).losses;
   };
   train("source", {});
   const std::string plan = path_join(work, "source/plan.json");
