@@ -141,7 +141,7 @@ PlanCost plan_cost(const Plan& plan, const CostShape& s) {
   for (int l = 0; l < s.num_layers; ++l) c.forward_flops += layer_forward_flops(s, l);
   double forced_flops = 0, forced_bytes = 0;
   for (const auto& e : plan.entries) {
-    if (e.kind == AdapterKind::none) continue;
+    if (e.kind == AdapterKind::none || e.train_steps > 0) continue;
     const MatrixCost m = matrix_cost(s, e, e.kind, e.rank);
     c.forward_flops += m.adapter_forward_flops;
     c.backward_flops += m.adapter_backward_flops;
@@ -205,6 +205,17 @@ json plan_totals(const Plan& plan, const CostShape& s, int baseline_rank, double
                  {"shared", plan.count(AdapterKind::shared)},
                  {"none", plan.count(AdapterKind::none)}};
   j["trainable_parameters"] = plan.trainable_parameters();
+  if (plan.warmup_steps() > 0) {
+    int n = 0;
+    int64_t params = 0;
+    for (const auto& e : plan.entries)
+      if (e.train_steps > 0) {
+        ++n;
+        params += static_cast<int64_t>(e.rank) * (e.in_features + e.out_features);
+      }
+    j["warmup"] = {{"steps", plan.warmup_steps()}, {"adapters", n}, {"trainable_parameters", params},
+                   {"cut_layer", plan.cut_layer_at(0)}};
+  }
   j["forward_flops"] = ours.forward_flops;
   j["backward_flops"] = ours.backward_flops;
   j["activation_bytes"] = ours.activation_bytes;

@@ -1,4 +1,5 @@
 // GradCut plans: the all-shared calibration plan (phase 1) and the final assignment (phase 2).
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -63,6 +64,25 @@ Plan gradcut_assign(const Plan& calibrated, const GradCutOptions& o) {
   }
   p.shared = shared;
   return p;
+}
+
+int gradcut_warmup_steps(const GradCutOptions& o, int max_steps) {
+  if (o.warmup_fraction <= 0) return 0;
+  return std::max(1, static_cast<int>(std::lround(o.warmup_fraction * max_steps)));
+}
+
+void gradcut_add_warmup(Plan& plan, int steps, int rank, double alpha) {
+  ET_CHECK(steps >= 0 && rank > 0 && alpha > 0, "gradcut", "warm-up adapters need steps >= 0, rank and alpha > 0 (got ",
+           steps, ", ", rank, ", ", alpha, ")");
+  if (steps == 0) return;
+  const int cut = plan.cut_layer();
+  for (auto& e : plan.entries) {
+    if (e.layer >= cut || e.kind != AdapterKind::none) continue;
+    e.kind = AdapterKind::dedicated;
+    e.rank = rank;
+    e.alpha = alpha;
+    e.train_steps = steps;
+  }
 }
 
 }  // namespace et

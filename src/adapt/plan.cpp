@@ -41,8 +41,21 @@ const SharedSpec* Plan::shared_of(const std::string& type) const {
 int Plan::cut_layer() const {
   int cut = num_layers;
   for (const auto& e : entries)
-    if (e.kind != AdapterKind::none) cut = std::min(cut, e.layer);
+    if (e.kind != AdapterKind::none && e.train_steps == 0) cut = std::min(cut, e.layer);
   return cut;
+}
+
+int Plan::cut_layer_at(int64_t step) const {
+  int cut = num_layers;
+  for (const auto& e : entries)
+    if (e.kind != AdapterKind::none && (e.train_steps == 0 || step < e.train_steps)) cut = std::min(cut, e.layer);
+  return cut;
+}
+
+int Plan::warmup_steps() const {
+  int n = 0;
+  for (const auto& e : entries) n = std::max(n, e.train_steps);
+  return n;
 }
 
 int Plan::count(AdapterKind k) const {
@@ -88,11 +101,13 @@ json Plan::to_json() const {
                         {"in_features", s.in_features}, {"out_features", s.out_features}});
   j["shared"] = shared_j;
   json m = json::array();
-  for (const auto& e : entries)
+  for (const auto& e : entries) {
     m.push_back({{"module", e.module}, {"layer", e.layer}, {"type", e.type},
                  {"in_features", e.in_features}, {"out_features", e.out_features},
                  {"assignment", adapter_kind_name(e.kind)}, {"rank", e.rank}, {"alpha", e.alpha},
                  {"importance", e.importance}, {"cost", e.cost}, {"score", e.score}});
+    if (e.train_steps > 0) m.back()["train_steps"] = e.train_steps;
+  }
   j["matrices"] = m;
   if (!extra.empty()) j["totals"] = extra;
   return j;
@@ -123,8 +138,12 @@ Plan Plan::from_json(const json& j, const std::string& src) {
       e.importance = m.value("importance", 0.0);
       e.cost = m.value("cost", 0.0);
       e.score = m.value("score", 0.0);
+      e.train_steps = m.value("train_steps", 0);
       if (e.kind != AdapterKind::none && (e.rank <= 0 || e.alpha <= 0))
         fail("plan", src, ": ", e.module, " has rank ", e.rank, " and alpha ", e.alpha);
+      if (e.train_steps < 0 || (e.train_steps > 0 && e.kind != AdapterKind::dedicated))
+        fail("plan", src, ": ", e.module, " has train_steps ", e.train_steps,
+             " (only a dedicated adapter can train for part of the run, and the count must be positive)");
       if (e.kind == AdapterKind::shared) {
         const SharedSpec* s = p.shared_of(e.type);
         if (!s) fail("plan", src, ": ", e.module, " is shared but there is no shared adapter for ", e.type);

@@ -50,6 +50,7 @@ void print_table(const Plan& p) {
   for (const auto& e : p.entries) {
     std::string kind = adapter_kind_name(e.kind);
     if (e.kind != AdapterKind::none) kind += " r=" + std::to_string(e.rank);
+    if (e.train_steps > 0) kind += " (warm-up: first " + std::to_string(e.train_steps) + " steps)";
     std::printf("%-40s %5d %-9s %12.5f %10.5f %8.4f  %s\n", e.module.c_str(), e.layer, e.type.c_str(), e.importance,
                 e.cost, e.score, kind.c_str());
   }
@@ -63,6 +64,11 @@ void print_table(const Plan& p) {
               versus(static_cast<double>(p.trainable_parameters()), b.at("trainable_parameters").get<double>()).c_str());
   std::printf("  cut layer            %d of %d (backward runs in layers %d..%d only; the keep counts allow up to %d)\n",
               p.cut_layer(), p.num_layers, p.cut_layer(), p.num_layers - 1, t.value("floor_layer", 0));
+  if (t.contains("warmup"))
+    std::printf("  warm-up              %d adapters below the cut train for the first %d steps (cut layer %d then), "
+                "then freeze; the step costs below are those after it\n",
+                t["warmup"].at("adapters").get<int>(), t["warmup"].at("steps").get<int>(),
+                t["warmup"].at("cut_layer").get<int>());
   std::printf("  forward FLOPs        %s\n",
               versus(t.at("forward_flops").get<double>(), b.at("forward_flops").get<double>()).c_str());
   if (p.cut_layer() > 0)

@@ -102,6 +102,7 @@ Plan gradcut_plan(TrainSession& s, GradCutReport* report) {
   read_importances(plan, s.adapters);
 
   Plan final_plan = gradcut_assign(plan, g);
+  gradcut_add_warmup(final_plan, gradcut_warmup_steps(g, R.train.max_steps), R.adapters.rank, R.adapters.alpha);
   rep.steps = steps;
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   final_plan.extra = plan_totals(final_plan, shape, R.adapters.rank, R.adapters.alpha);
@@ -118,6 +119,9 @@ Plan gradcut_plan(TrainSession& s, GradCutReport* report) {
   log_info("gradcut: ", final_plan.count(AdapterKind::dedicated), " dedicated, ", final_plan.count(AdapterKind::shared),
            " shared, ", final_plan.count(AdapterKind::none), " none; cut layer ", final_plan.cut_layer(), " of ",
            final_plan.num_layers, " (", rep.seconds, " s)");
+  if (final_plan.warmup_steps() > 0)
+    log_info("gradcut: the matrices below layer ", final_plan.cut_layer(), " train for the first ",
+             final_plan.warmup_steps(), " steps (warm-up), then freeze");
   if (report) *report = std::move(rep);
   return final_plan;
 }

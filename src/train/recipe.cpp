@@ -43,6 +43,7 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"adapters.gradcut.dedicated_alpha", "alpha of dedicated adapters chosen by GradCut", &g.dedicated_alpha, {}},
       {"adapters.gradcut.cost", "cost model: flops (adapter + forced backward FLOPs and memory) or depth (L - layer)", &g.cost, {"flops", "depth"}},
       {"adapters.gradcut.calibration_steps", "calibration steps (0: enough to reach the keep counts)", &g.calibration_steps, {}},
+      {"adapters.gradcut.warmup_fraction", "fraction of train.max_steps in which every matrix below the cut also trains a LoRA (adapters.rank, adapters.alpha); then those adapters freeze (they stay in the patch) and the cut holds (0: the cut holds from the first step)", &g.warmup_fraction, {}},
       {"data.train", "training trajectories (JSONL, chat or ReAct form)", &r.data.train, {}},
       {"data.eval", "held-out trajectories for eval_loss (JSONL)", &r.data.eval, {}},
       {"data.format", "trajectory form: auto (per line), chat or react", &r.data.format, {"auto", "chat", "react"}},
@@ -321,6 +322,8 @@ void validate_recipe(const Recipe& r) {
   non_negative("adapters.gradcut.initial_full_steps", g.initial_full_steps);
   if (g.keep_attention <= 0 || g.keep_attention > 1 || g.keep_mlp <= 0 || g.keep_mlp > 1)
     fail("recipe", "'adapters.gradcut.keep_attention' and 'keep_mlp' must be in (0, 1]");
+  if (g.warmup_fraction < 0 || g.warmup_fraction >= 1)
+    fail("recipe", "'adapters.gradcut.warmup_fraction' must be in [0, 1) (got ", g.warmup_fraction, ")");
   static const char* known[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
   for (const auto& t : r.adapters.targets)
     if (std::find(std::begin(known), std::end(known), t) == std::end(known))

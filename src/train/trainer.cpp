@@ -209,6 +209,26 @@ StepStats train_step(TrainSession& s, BatchStream& stream, AdamW& opt, double lr
   return st;
 }
 
+namespace {
+
+// Freezes the adapters whose train_steps have run out by `step`; returns how many froze now.
+int freeze_finished_adapters(TrainSession& s, int64_t step) {
+  int n = 0;
+  for (const auto& e : s.plan.entries) {
+    if (e.train_steps == 0 || step < e.train_steps) continue;
+    auto it = s.adapters.dedicated.find(e.module);
+    ET_CHECK(it != s.adapters.dedicated.end(), "train", e.module, " trains for ", e.train_steps,
+             " steps but has no dedicated adapter");
+    if (!it->second.A.requires_grad()) continue;
+    it->second.A.set_requires_grad(false);
+    it->second.B.set_requires_grad(false);
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
 std::unique_ptr<CutCache> make_cut_cache(const TrainSession& s, int cut_layer) {
   const TrainOptions& t = s.recipe.train;
   if (s.full || cut_layer <= 0 || t.cut_cache == "off") return nullptr;
@@ -267,15 +287,19 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
   MetricsWriter metrics(path_join(dir, "metrics.jsonl"), start);
 
   LossOptions lo;
-  lo.cut_layer = s.full ? 0 : s.plan.cut_layer();
+  lo.cut_layer = s.full ? 0 : s.plan.cut_layer_at(start);
   lo.grad_checkpoint = R.train.grad_checkpoint;
   lo.embeddings_trainable = s.full;
+  if (!s.full) freeze_finished_adapters(s, start);
   log_info("training ", s.params.size(), " tensors (", [&] {
     int64_t n = 0;
     for (auto& p : s.params) n += p.param.numel();
     return n;
-  }(), " parameters); backward stops at layer ", lo.cut_layer, " of ", s.model.config.num_layers);
-  const std::unique_ptr<CutCache> cache = make_cut_cache(s, lo.cut_layer);
+  }(), " parameters); backward stops at layer ", lo.cut_layer, " of ", s.model.config.num_layers,
+           !s.full && s.plan.cut_layer() != lo.cut_layer
+               ? cat(", at layer ", s.plan.cut_layer(), " after step ", s.plan.warmup_steps(), " (warm-up)")
+               : std::string());
+  std::unique_ptr<CutCache> cache = make_cut_cache(s, lo.cut_layer);
   if (cache) result.cut_cache_seconds = cache->seconds;
 
   auto do_eval = [&](int64_t step) {
@@ -304,6 +328,15 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
   int64_t step = start;
   int64_t last_eval_step = start == 0 ? 0 : -1;
   while (step < R.train.max_steps) {
+    if (!s.full && s.plan.cut_layer_at(step) != lo.cut_layer) {
+      // Warm-up over: its adapters freeze (they stay attached) and the cut moves up.
+      const int frozen = freeze_finished_adapters(s, step);
+      lo.cut_layer = s.plan.cut_layer_at(step);
+      log_info("\nstep ", step, ": ", frozen, " warm-up adapters froze; backward stops at layer ", lo.cut_layer);
+      cache.reset();
+      cache = make_cut_cache(s, lo.cut_layer);
+      if (cache) result.cut_cache_seconds = std::max(0.0, result.cut_cache_seconds) + cache->seconds;
+    }
     const auto ts = std::chrono::steady_clock::now();
     const double lr = schedule_lr(R.train.schedule, R.train.lr, static_cast<int>(step), R.train.warmup_steps,
                                   R.train.max_steps, R.train.min_lr_ratio);

@@ -1,6 +1,7 @@
 // GradCut's pure decisions against hand-computed expectations: keep counts, the prune schedule,
 // the order in which fixed importances and costs prune matrices (min-max over the survivors of a
-// type, lower layer first on ties), and the phase-2 dedicated / shared / none assignment.
+// type, lower layer first on ties), the phase-2 dedicated / shared / none assignment, and the
+// warm-up adapters below the cut.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "edgetune/adapt/gradcut.h"
 #include "edgetune/core/error.h"
+#include "test_util.h"
 
 using namespace et;
 
@@ -260,4 +262,63 @@ TEST(GradCut, CalibrationPlanSharesEveryMatrixAndRejectsMixedShapes) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("model.layers.3.self_attn.q_proj"), std::string::npos) << e.what();
   }
+}
+
+TEST(GradCut, WarmupAdaptersGoBelowTheCutOnlyAndTheCutHoldsAfterThem) {
+  GradCutOptions o;
+  EXPECT_EQ(gradcut_warmup_steps(o, 150), 0);  // off by default: the paper's procedure
+  o.warmup_fraction = 0.2;
+  EXPECT_EQ(gradcut_warmup_steps(o, 150), 30);
+  o.warmup_fraction = 0.001;
+  EXPECT_EQ(gradcut_warmup_steps(o, 150), 1);  // a positive fraction warms at least one step
+
+  // Survivors: q and up dedicated in layers 3-5, down shared in layer 4; everything else none.
+  Plan p = hand_plan();
+  for (auto& e : p.entries) {
+    const bool keep = e.layer >= 3 && (e.type != "down_proj" || e.layer == 4);
+    if (!keep) {
+      e.kind = AdapterKind::none;
+      e.rank = 0;
+      e.alpha = 0;
+    } else if (e.type != "down_proj") {
+      e.kind = AdapterKind::dedicated;
+      e.rank = 4;
+      e.alpha = 8;
+    }
+  }
+  ASSERT_EQ(p.cut_layer(), 3);
+  gradcut_add_warmup(p, 5, 2, 3);
+  for (const auto& e : p.entries) {
+    if (e.layer < 3) {  // below the cut: a warm-up LoRA at the given rank and alpha
+      EXPECT_EQ(e.kind, AdapterKind::dedicated) << e.module;
+      EXPECT_EQ(e.rank, 2) << e.module;
+      EXPECT_EQ(e.alpha, 3) << e.module;
+      EXPECT_EQ(e.train_steps, 5) << e.module;
+    } else {  // at or above it: untouched, pruned matrices stay without an adapter
+      EXPECT_EQ(e.train_steps, 0) << e.module;
+      const bool pruned = e.type == "down_proj" && e.layer != 4;
+      EXPECT_EQ(e.kind == AdapterKind::none, pruned) << e.module;
+    }
+  }
+  EXPECT_EQ(p.count(AdapterKind::dedicated), 3 * 3 + 6);
+  EXPECT_EQ(p.warmup_steps(), 5);
+  EXPECT_EQ(p.cut_layer(), 3);       // after the warm-up
+  EXPECT_EQ(p.cut_layer_at(0), 0);   // during it the backward reaches layer 0
+  EXPECT_EQ(p.cut_layer_at(4), 0);
+  EXPECT_EQ(p.cut_layer_at(5), 3);
+
+  // plan.json keeps the warm-up; a warm-up on a shared adapter is refused with the module named.
+  const Plan q = Plan::from_json(p.to_json(), "round-trip");
+  for (size_t i = 0; i < p.entries.size(); ++i) EXPECT_EQ(q.entries[i].train_steps, p.entries[i].train_steps);
+  auto j = p.to_json();
+  for (auto& m : j["matrices"])
+    if (m["module"] == "model.layers.4.mlp.down_proj") m["train_steps"] = 3;
+  const std::string e = test::error_of([&] { Plan::from_json(j, "bad.json"); });
+  EXPECT_NE(e.find("bad.json"), std::string::npos) << e;
+  EXPECT_NE(e.find("model.layers.4.mlp.down_proj"), std::string::npos) << e;
+
+  // A plan without a cut (layer 0 adapted) gets no warm-up adapters.
+  Plan all = hand_plan();
+  gradcut_add_warmup(all, 5, 2, 3);
+  EXPECT_EQ(all.warmup_steps(), 0);
 }

@@ -183,3 +183,86 @@ TEST(CutCache, TrainingFromTheCacheReproducesEveryLoss) {
   for (size_t i = 0; i < plain.size(); ++i) EXPECT_NEAR(plain[i], cached[i], 1e-5 * plain[i]) << "step " << i + 1;
   EXPECT_LT(plain.back(), plain.front());  // it trains
 }
+
+TEST(CutCache, WarmupAdaptersTrainThenFreezeAndTheCacheStartsAfterThem) {
+  ET_REQUIRE_SHARED(model, "models/stories260K");
+  // LoRA on every matrix of layers 3-4 for the whole run; layers 0-2 warm-up LoRA for 2 of 5 steps.
+  struct Run {
+    std::vector<double> losses;
+    std::vector<std::vector<int64_t>> counts;          // backward passes per layer, per step
+    std::vector<std::vector<torch::Tensor>> warm, top;  // adapter tensors after each step
+    double fill_s = -1;
+  };
+  auto run = [&](const std::string& cut_cache) {
+    Recipe r;
+    r.model.path = model;
+    r.model.device = "cpu";
+    r.model.dtype = "float32";
+    r.quant.backbone = "nf4";
+    r.data.train = path_join(test::source_dir(), "data/stories-tools/train.jsonl");
+    r.data.max_seq_len = 128;
+    r.train.max_steps = 5;
+    r.train.batch_size = 4;
+    r.train.lr = 3e-3;
+    r.train.warmup_steps = 0;
+    r.train.eval_every = 0;
+    r.train.seed = 2;
+    r.train.cut_cache = cut_cache;
+    r.output.dir = test::temp_dir("cut-cache-warmup-" + cut_cache);
+    r.output.export_peft = false;
+    TrainSession s = open_session(r);
+    Plan p = empty_plan(s.model, r.adapters);
+    for (auto& e : p.entries) {
+      e.kind = AdapterKind::dedicated;
+      e.rank = 4;
+      e.alpha = 8;
+      if (e.layer < 3) e.train_steps = 2;
+    }
+    apply_plan(s, p);
+    Run out;
+    TrainHooks h;
+    h.after_step = [&](int64_t, double l) {
+      out.losses.push_back(l);
+      out.counts.push_back(kernels::backward_counts(static_cast<int>(s.model.config.num_layers)));
+      kernels::reset_backward_counts();
+      std::vector<torch::Tensor> warm, top;
+      for (const auto& kv : s.adapters.dedicated) {
+        auto& dst = kv.first.find("layers.3.") != std::string::npos ? top : warm;
+        if (kv.first.find("layers.0.") != std::string::npos || kv.first.find("layers.3.") != std::string::npos)
+          dst.push_back(kv.second.B.detach().clone());
+      }
+      out.warm.push_back(warm);
+      out.top.push_back(top);
+      return true;
+    };
+    kernels::reset_backward_counts();
+    out.fill_s = run_training(s, false, h).cut_cache_seconds;
+    return out;
+  };
+  const Run plain = run("off"), cached = run("on");
+  ASSERT_EQ(plain.losses.size(), 5u);
+  ASSERT_EQ(cached.losses.size(), 5u);
+  EXPECT_LT(plain.fill_s, 0);
+  EXPECT_GE(cached.fill_s, 0);  // filled when the warm-up ended, with the frozen adapters applied
+  for (const Run* r : {&plain, &cached}) {
+    for (size_t k = 0; k < 5; ++k) {
+      for (int l = 0; l < 5; ++l) {
+        const bool trains = l >= 3 || k < 2;  // steps 1-2 reach layer 0, steps 3-5 stop at layer 3
+        if (trains)
+          EXPECT_GT(r->counts[k][static_cast<size_t>(l)], 0) << "step " << k + 1 << " layer " << l;
+        else
+          EXPECT_EQ(r->counts[k][static_cast<size_t>(l)], 0) << "step " << k + 1 << " layer " << l;
+      }
+    }
+    // Warm-up adapters move in steps 1-2 and never after; the others move every step.
+    for (size_t i = 0; i < r->warm[0].size(); ++i) {
+      EXPECT_GT((r->warm[1][i] - r->warm[0][i]).abs().max().item<double>(), 0);
+      for (size_t k = 2; k < 5; ++k) EXPECT_TRUE(torch::equal(r->warm[k][i], r->warm[1][i])) << "step " << k + 1;
+    }
+    for (size_t i = 0; i < r->top[0].size(); ++i)
+      for (size_t k = 1; k < 5; ++k) EXPECT_GT((r->top[k][i] - r->top[k - 1][i]).abs().max().item<double>(), 0);
+  }
+  // The cache holds the frozen adapters' effect: every loss equals the uncached run's.
+  for (size_t i = 0; i < 5; ++i)
+    EXPECT_NEAR(plain.losses[i], cached.losses[i], 1e-5 * plain.losses[i]) << "step " << i + 1;
+}

@@ -1,7 +1,8 @@
 // GradCut end to end on real model folders: the calibration runs the scheduled number of steps,
 // leaves exactly the keep count of each module type adapted, and the plan.json it writes holds
 // all three assignments, reads back identically, and has totals that add up when recomputed
-// here from the matrices and config.json with the formulas of cost_model.h written out again.
+// here from the matrices and config.json with the formulas of cost_model.h written out again
+// (also with warm-up adapters below the cut, which count as parameters but not in the step costs).
 //
 // Folders: tests/golden/llama (synthetic token data), ../shared/models/stories260K (the
 // stories-tools data), the demo's base architecture with random weights, the pretrained demo base
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "edgetune/adapt/cost_model.h"
 #include "edgetune/adapt/gradcut.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/model/config.h"
@@ -106,6 +108,8 @@ struct Recomputed {
   std::vector<double> layer_forward;  // the backbone's forward of each layer
   int64_t params = 0;
   int cut = 0;
+  int warm = 0;  // warm-up adapters: parameters, but no part of the step costs (they freeze)
+  int64_t warm_params = 0;
 };
 
 Recomputed recompute(const json& matrices, const json& shared, const model::ModelConfig& c, const json& totals) {
@@ -161,6 +165,12 @@ Recomputed recompute(const json& matrices, const json& shared, const model::Mode
     const double rk = m.at("rank").get<double>(), in = m.at("in_features").get<double>(),
                  out = m.at("out_features").get<double>();
     const int layer = m.at("layer").get<int>();
+    if (m.value("train_steps", 0) > 0) {  // a warm-up adapter: trained for a while, then frozen
+      r.params += static_cast<int64_t>(rk * (in + out));
+      r.warm_params += static_cast<int64_t>(rk * (in + out));
+      ++r.warm;
+      continue;
+    }
     r.cut = std::min(r.cut, layer);
     r.forward += 2 * rk * (in + out);
     r.backward += 4 * rk * (in + out);
@@ -266,6 +276,25 @@ TEST(GradCutPlan, CalibratesAndWritesAPlanWhoseTotalsAddUp) {
     expect_close(b.at("activation_bytes").get<double>(), base.bytes, "all-matrix bytes");
     expect_close(t.at("saved_percent").at("backward_flops").get<double>(), 100 * (base.backward - ours.backward) / base.backward,
                  "saved backward");
+
+    // Warm-up adapters below the cut: counted as parameters, left out of the step costs (the
+    // totals describe a step after they froze), reported in their own block.
+    Plan warm = plan;
+    gradcut_add_warmup(warm, 7, s.recipe.adapters.rank, s.recipe.adapters.alpha);
+    const json tw = plan_totals(warm, session_cost_shape(s), s.recipe.adapters.rank, s.recipe.adapters.alpha);
+    const Recomputed w = recompute(warm.to_json().at("matrices"), j.at("shared"), s.model.config, tw);
+    EXPECT_EQ(w.warm, 7 * ours.cut);
+    EXPECT_EQ(w.cut, ours.cut);
+    EXPECT_EQ(tw.at("cut_layer").get<int>(), ours.cut);
+    EXPECT_EQ(tw.at("trainable_parameters").get<int64_t>(), w.params);
+    EXPECT_EQ(w.params, ours.params + w.warm_params);
+    EXPECT_EQ(tw.at("warmup").at("adapters").get<int>(), w.warm);
+    EXPECT_EQ(tw.at("warmup").at("steps").get<int>(), 7);
+    EXPECT_EQ(tw.at("warmup").at("trainable_parameters").get<int64_t>(), w.warm_params);
+    EXPECT_EQ(tw.at("warmup").at("cut_layer").get<int>(), 0);
+    expect_close(tw.at("forward_flops").get<double>(), ours.forward, "forward FLOPs after the warm-up");
+    expect_close(tw.at("backward_flops").get<double>(), ours.backward, "backward FLOPs after the warm-up");
+    expect_close(tw.at("activation_bytes").get<double>(), ours.bytes, "activation bytes after the warm-up");
 
     // The plan trains: the optimizer gets exactly its parameter count.
     apply_plan(s, plan);

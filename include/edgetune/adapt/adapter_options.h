@@ -22,6 +22,7 @@ struct GradCutOptions {
   double dedicated_alpha = 8;
   std::string cost = "flops";    // "flops" (ours) or "depth" (L - layer, the paper)
   int calibration_steps = 0;     // 0: as many as pruning needs to reach the keep counts
+  double warmup_fraction = 0;    // ours: matrices below the cut train for this fraction of the steps, then freeze
 };
 
 struct AdapterOptions {

@@ -66,7 +66,8 @@ MatrixCost matrix_cost(const CostShape& shape, const PlanEntry& entry, AdapterKi
 
 // Per-token totals of a plan: the forward (whole backbone, head on target rows, every adapter),
 // the backward (forced region of the lowest adapted matrix plus every adapter) and the activation
-// memory the backward keeps. No adapter at all: no backward and no kept activations.
+// memory the backward keeps. No adapter at all: no backward and no kept activations. Warm-up
+// adapters (train_steps > 0) are left out: this is the cost of a step after they have frozen.
 struct PlanCost {
   double forward_flops = 0, backward_flops = 0, activation_bytes = 0;
   // The forward once the cut-layer cache is filled (train/cut_cache.h): no layer below the cut runs.
@@ -91,7 +92,8 @@ std::vector<double> gradcut_costs(const Plan& calibration_plan, const CostShape&
 
 // The plan's totals for plan.json: counts, trainable parameters, cut layer and per-token
 // FLOPs / activation bytes next to those of all-matrix LoRA (every target matrix dedicated at
-// baseline_rank), with the savings in percent and the formulas in words.
+// baseline_rank), with the savings in percent and the formulas in words; with warm-up adapters, a
+// "warmup" block (their count, steps and parameters; the step costs are those after the warm-up).
 nlohmann::json plan_totals(const Plan& plan, const CostShape& shape, int baseline_rank, double baseline_alpha);
 
 }  // namespace et

@@ -17,6 +17,13 @@
 // survivors keep the shared LoRA (shared_rank, shared_alpha) with their vectors; pruned matrices
 // get none. For T >= 0 the least important survivor (n = 0) always stays shared; all survivors
 // equal (n = 0 everywhere) means all shared.
+//
+// Warm-up (ours, warmup_fraction > 0): the cut takes from training what the layers below it would
+// learn. Most of that is learned early (a personalization's loss falls most in its first steps), so
+// every matrix below the cut gets a dedicated LoRA that trains only for the first
+// round(warmup_fraction * max_steps) steps, alongside the survivors; then it freezes (it stays in the
+// model and the patch) and from that step on the cut holds: the cut-layer cache is filled with the
+// frozen adapters applied, and no layer below the cut runs again.
 #pragma once
 #include <map>
 #include <string>
@@ -69,5 +76,13 @@ std::vector<std::string> gradcut_prune(Plan& plan, const GradCutOptions& options
 // plan with dedicated / shared / none, scores set, and shared specs only for types that still have
 // shared entries.
 Plan gradcut_assign(const Plan& calibrated, const GradCutOptions& options);
+
+// Warm-up steps for a run of max_steps: round(warmup_fraction * max_steps), at least 1 when the
+// fraction is positive; 0 when it is 0.
+int gradcut_warmup_steps(const GradCutOptions& options, int max_steps);
+
+// Gives every matrix below the plan's cut layer (none of them has an adapter) a dedicated LoRA of
+// `rank` and `alpha` with train_steps = steps. steps 0 leaves the plan unchanged.
+void gradcut_add_warmup(Plan& plan, int steps, int rank, double alpha);
 
 }  // namespace et

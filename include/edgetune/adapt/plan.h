@@ -27,6 +27,9 @@ struct PlanEntry {
   AdapterKind kind = AdapterKind::none;
   int rank = 0;        // dedicated: its rank; shared: the shared adapter's rank
   double alpha = 0;
+  // > 0: the adapter trains only for the first train_steps optimizer steps, then freezes (it stays
+  // in the model and the patch); GradCut's warm-up adapters below the cut. 0: it trains every step.
+  int train_steps = 0;
   // GradCut diagnostics (0 for other policies).
   double importance = 0, cost = 0, score = 0;
 };
@@ -51,8 +54,14 @@ struct Plan {
   // alpha/r, or alpha/sqrt(r) with rslora.
   double scale(int rank, double alpha) const;
   const SharedSpec* shared_of(const std::string& type) const;
-  // The lowest layer with any adapter; num_layers when nothing is adapted. No backward runs below it.
+  // The lowest layer with an adapter that trains every step; num_layers when there is none. After
+  // the warm-up adapters freeze, no backward runs below it.
   int cut_layer() const;
+  // The lowest layer with an adapter that still trains at 0-based step `step` (train_steps == 0 or
+  // step < train_steps): the cut of that step.
+  int cut_layer_at(int64_t step) const;
+  // The largest train_steps of any entry: the steps before the cut reaches cut_layer() (0: none).
+  int warmup_steps() const;
   int count(AdapterKind k) const;
   // Trainable parameters: dedicated r*(in+out); each shared type r*(in+out) once plus, per
   // matrix using it, the vectors a (r) and b (out).
