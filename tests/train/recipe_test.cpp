@@ -110,6 +110,9 @@ TEST(Recipe, ValidationNamesTheKey) {
   r = Recipe();
   r.adapters.policy = "list";
   EXPECT_NE(error_of([&] { validate_recipe(r); }).find("adapters.list"), std::string::npos);
+  r = Recipe();
+  r.adapters.gradcut.warmup_fraction = 1;  // the whole run warm: no step would have the cut
+  EXPECT_NE(error_of([&] { validate_recipe(r); }).find("adapters.gradcut.warmup_fraction"), std::string::npos);
   EXPECT_NO_THROW(validate_recipe(Recipe()));
 }
 
