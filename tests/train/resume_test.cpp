@@ -2,7 +2,8 @@
 // checkpoint is written) and resumed from that checkpoint in a new session logs, at every later
 // step, exactly the numbers an uninterrupted run logs (loss, lr, grad norm, trained tokens, eval
 // loss), and ends with bit-identical adapter tensors. CPU, fixed seed; with gradient accumulation
-// and adapter dropout (whose masks are seeded per step) in one case.
+// and adapter dropout (whose masks are seeded per step) in one case, and across the end of a
+// GradCut warm-up (adapters that freeze, a cut that moves up) in another.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -25,6 +26,7 @@ struct RunSpec {
   double dropout = 0.1;
   std::string backbone = "nf4";
   int eval_every = 3;
+  int warm_steps = 0;  // > 0: layers 0-2 get warm-up adapters (train_steps), so the cut moves to 3
 };
 
 Recipe stories_recipe(const std::string& model, const std::string& out, const RunSpec& spec) {
@@ -66,10 +68,13 @@ std::vector<nlohmann::json> deterministic_rows(const std::string& dir) {
   return rows;
 }
 
-// A session ready to train (open_session + apply_plan of policy all).
-TrainSession session(const Recipe& r) {
+// A session ready to train (open_session + apply_plan of policy all, with the warm-up of spec).
+TrainSession session(const Recipe& r, const RunSpec& spec) {
   TrainSession s = open_session(r);
-  apply_plan(s, plan_all(s.model, r.adapters));
+  Plan p = plan_all(s.model, r.adapters);
+  for (auto& e : p.entries)
+    if (e.layer < 3) e.train_steps = spec.warm_steps;
+  apply_plan(s, p);
   return s;
 }
 
@@ -78,13 +83,13 @@ void check_resume_reproduces(const RunSpec& spec, int stop_after) {
   const std::string full_dir = test::temp_dir("resume-full");
   const std::string split_dir = test::temp_dir("resume-split");
 
-  TrainSession a = session(stories_recipe(model, full_dir, spec));
+  TrainSession a = session(stories_recipe(model, full_dir, spec), spec);
   TrainResult ra = run_training(a, false);
   EXPECT_EQ(ra.steps_done, spec.steps);
   EXPECT_FALSE(ra.interrupted);
 
   {
-    TrainSession b = session(stories_recipe(model, split_dir, spec));
+    TrainSession b = session(stories_recipe(model, split_dir, spec), spec);
     TrainHooks stop;
     stop.after_step = [&](int64_t step, double) { return step < stop_after; };
     TrainResult rb = run_training(b, false, stop);
@@ -100,7 +105,7 @@ void check_resume_reproduces(const RunSpec& spec, int stop_after) {
   ASSERT_LT(part.size(), full.size());
   for (size_t i = 0; i < part.size(); ++i) EXPECT_EQ(part[i], full[i]) << "row " << i;
 
-  TrainSession c = session(stories_recipe(model, split_dir, spec));
+  TrainSession c = session(stories_recipe(model, split_dir, spec), spec);
   TrainResult rc = run_training(c, /*resume=*/true);
   EXPECT_EQ(rc.steps_done, spec.steps);
   EXPECT_FALSE(rc.interrupted);
@@ -142,6 +147,15 @@ TEST(Resume, DenseBackboneStoppedBetweenEvals) {
   check_resume_reproduces(spec, 4);
 }
 
+TEST(Resume, WarmupAdaptersFreezeAndTheCutMovesAcrossAStop) {
+  RunSpec spec;
+  spec.steps = 6;
+  spec.warm_steps = 2;
+  check_resume_reproduces(spec, 3);  // resumed after the warm-up: frozen from the start, cache at layer 3
+  spec.warm_steps = 4;
+  check_resume_reproduces(spec, 2);  // resumed inside it: the cut moves after step 4 of the resumed run
+}
+
 // The checkpoint holds what the run needs: every trainable tensor and both AdamW moments, the
 // step, the data position, plan and recipe; only the newest `keep` files stay.
 TEST(Resume, CheckpointContentsAndPruning) {
@@ -152,7 +166,7 @@ TEST(Resume, CheckpointContentsAndPruning) {
   Recipe r = stories_recipe(model, dir, spec);
   r.train.save_every = 1;
   r.output.keep_checkpoints = 2;
-  TrainSession s = session(r);
+  TrainSession s = session(r, spec);
   run_training(s, false);
   const std::string ck = latest_checkpoint(dir);
   EXPECT_NE(ck.find("step-00000005.safetensors"), std::string::npos) << ck;
