@@ -45,7 +45,9 @@ Plan gradcut_assign(const Plan& calibrated, const GradCutOptions& o) {
     const double threshold = mean + o.threshold * std::sqrt(var / static_cast<double>(n.size()));
     for (size_t k = 0; k < kv.second.size(); ++k) {
       PlanEntry& e = p.entries[kv.second[k]];
-      if (n[k] > threshold) {
+      // T < 0 reaches below the mean, and an equal importance at the threshold is in: with a single
+      // survivor (or equal ones, std 0) a negative T makes them dedicated.
+      if (n[k] > threshold || (o.threshold < 0 && n[k] >= threshold)) {
         e.kind = AdapterKind::dedicated;
         e.rank = o.dedicated_rank;
         e.alpha = o.dedicated_alpha;

@@ -239,6 +239,11 @@ TEST(GradCut, AssignmentThresholdFollowsT) {
   EXPECT_EQ(kinds(gradcut_assign(p, o)), (std::vector<K>{K::none, K::none, K::shared, K::shared, K::shared, K::dedicated}));
   o.threshold = -0.5;
   EXPECT_EQ(kinds(gradcut_assign(p, o)), (std::vector<K>{K::none, K::none, K::shared, K::shared, K::dedicated, K::dedicated}));
+  // One survivor (n = 0, std 0): shared for T >= 0, dedicated for T < 0.
+  for (int l = 2; l < 5; ++l) entry(p, "q_proj", l).kind = AdapterKind::none;
+  EXPECT_EQ(kinds(gradcut_assign(p, o)), (std::vector<K>{K::none, K::none, K::none, K::none, K::none, K::dedicated}));
+  o.threshold = 0.25;
+  EXPECT_EQ(kinds(gradcut_assign(p, o)), (std::vector<K>{K::none, K::none, K::none, K::none, K::none, K::shared}));
 }
 
 TEST(GradCut, CalibrationPlanSharesEveryMatrixAndRejectsMixedShapes) {

@@ -16,7 +16,8 @@
 // n_m > mu + T * sigma gets a dedicated LoRA (dedicated_rank, dedicated_alpha); the other
 // survivors keep the shared LoRA (shared_rank, shared_alpha) with their vectors; pruned matrices
 // get none. For T >= 0 the least important survivor (n = 0) always stays shared; all survivors
-// equal (n = 0 everywhere) means all shared.
+// equal (n = 0 everywhere) means all shared. For T < 0 the test is n_m >= mean + T * sigma, so all
+// survivors equal (a single one included) means all dedicated.
 //
 // Warm-up (ours, warmup_fraction > 0): the cut takes from training what the layers below it would
 // learn. Most of that is learned early (a personalization's loss falls most in its first steps), so
