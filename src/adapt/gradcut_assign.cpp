@@ -76,8 +76,8 @@ int gradcut_warmup_steps(const GradCutOptions& o, int max_steps) {
 void gradcut_add_warmup(Plan& plan, int steps, int rank, double alpha) {
   ET_CHECK(steps >= 0 && rank > 0 && alpha > 0, "gradcut", "warm-up adapters need steps >= 0, rank and alpha > 0 (got ",
            steps, ", ", rank, ", ", alpha, ")");
-  if (steps == 0) return;
   const int cut = plan.cut_layer();
+  if (steps == 0 || cut >= plan.num_layers) return;  // no survivor: nothing would train after the warm-up
   for (auto& e : plan.entries) {
     if (e.layer >= cut || e.kind != AdapterKind::none) continue;
     e.kind = AdapterKind::dedicated;

@@ -154,6 +154,8 @@ Plan Plan::from_json(const json& j, const std::string& src) {
       }
       p.entries.push_back(std::move(e));
     }
+    if (p.warmup_steps() > 0 && p.cut_layer() >= p.num_layers)
+      fail("plan", src, ": every adapter stops training after its train_steps; at least one must train every step");
     if (j.contains("totals")) p.extra = j["totals"];
     return p;
   } catch (const json::exception& e) {

@@ -322,8 +322,22 @@ TEST(GradCut, WarmupAdaptersGoBelowTheCutOnlyAndTheCutHoldsAfterThem) {
   EXPECT_NE(e.find("bad.json"), std::string::npos) << e;
   EXPECT_NE(e.find("model.layers.4.mlp.down_proj"), std::string::npos) << e;
 
-  // A plan without a cut (layer 0 adapted) gets no warm-up adapters.
+  // A plan without a cut (layer 0 adapted) gets no warm-up adapters, and neither does one without
+  // survivors (nothing would train after the warm-up); a plan.json where every adapter stops is refused.
   Plan all = hand_plan();
   gradcut_add_warmup(all, 5, 2, 3);
   EXPECT_EQ(all.warmup_steps(), 0);
+  Plan none = hand_plan();
+  for (auto& e : none.entries) e.kind = AdapterKind::none;
+  gradcut_add_warmup(none, 5, 2, 3);
+  EXPECT_EQ(none.warmup_steps(), 0);
+  auto only_warm = p.to_json();
+  for (auto& m : only_warm["matrices"])
+    if (m["assignment"] != "none") {
+      m["assignment"] = "dedicated";
+      m["train_steps"] = 5;
+    }
+  const std::string e2 = test::error_of([&] { Plan::from_json(only_warm, "warm.json"); });
+  EXPECT_NE(e2.find("warm.json"), std::string::npos) << e2;
+  EXPECT_NE(e2.find("at least one must train every step"), std::string::npos) << e2;
 }
