@@ -72,6 +72,27 @@ LossAndGrads loss_and_grads(const model::Model& m, const AdapterSet& a, const Ba
   return r;
 }
 
+// A short QLoRA run on stories260K's tool conversations with train.cut_cache set, no evals.
+Recipe stories_run(const std::string& model, const std::string& cut_cache, int steps, const std::string& dir) {
+  Recipe r;
+  r.model.path = model;
+  r.model.device = "cpu";
+  r.model.dtype = "float32";
+  r.quant.backbone = "nf4";
+  r.data.train = path_join(test::source_dir(), "data/stories-tools/train.jsonl");
+  r.data.max_seq_len = 128;
+  r.train.max_steps = steps;
+  r.train.batch_size = 4;
+  r.train.lr = 3e-3;
+  r.train.warmup_steps = 0;
+  r.train.eval_every = 0;
+  r.train.seed = 2;
+  r.train.cut_cache = cut_cache;
+  r.output.dir = test::temp_dir(dir);
+  r.output.export_peft = false;
+  return r;
+}
+
 }  // namespace
 
 TEST(CutCache, BatchFromTheCacheEqualsTheFullForwardAndNeverReadsBelowTheCut) {
@@ -140,22 +161,7 @@ TEST(CutCache, RejectsABatchOfOtherConversations) {
 TEST(CutCache, TrainingFromTheCacheReproducesEveryLoss) {
   ET_REQUIRE_SHARED(model, "models/stories260K");
   auto run = [&](const std::string& cut_cache) {
-    Recipe r;
-    r.model.path = model;
-    r.model.device = "cpu";
-    r.model.dtype = "float32";
-    r.quant.backbone = "nf4";
-    r.data.train = path_join(test::source_dir(), "data/stories-tools/train.jsonl");
-    r.data.max_seq_len = 128;
-    r.train.max_steps = 6;
-    r.train.batch_size = 4;
-    r.train.lr = 3e-3;
-    r.train.warmup_steps = 0;
-    r.train.eval_every = 0;
-    r.train.seed = 2;
-    r.train.cut_cache = cut_cache;
-    r.output.dir = test::temp_dir("cut-cache-" + cut_cache);
-    r.output.export_peft = false;
+    const Recipe r = stories_run(model, cut_cache, 6, "cut-cache-" + cut_cache);
     TrainSession s = open_session(r);
     Plan p = empty_plan(s.model, r.adapters);
     for (auto& e : p.entries)
@@ -194,22 +200,7 @@ TEST(CutCache, WarmupAdaptersTrainThenFreezeAndTheCacheStartsAfterThem) {
     double fill_s = -1;
   };
   auto run = [&](const std::string& cut_cache) {
-    Recipe r;
-    r.model.path = model;
-    r.model.device = "cpu";
-    r.model.dtype = "float32";
-    r.quant.backbone = "nf4";
-    r.data.train = path_join(test::source_dir(), "data/stories-tools/train.jsonl");
-    r.data.max_seq_len = 128;
-    r.train.max_steps = 5;
-    r.train.batch_size = 4;
-    r.train.lr = 3e-3;
-    r.train.warmup_steps = 0;
-    r.train.eval_every = 0;
-    r.train.seed = 2;
-    r.train.cut_cache = cut_cache;
-    r.output.dir = test::temp_dir("cut-cache-warmup-" + cut_cache);
-    r.output.export_peft = false;
+    const Recipe r = stories_run(model, cut_cache, 5, "cut-cache-warmup-" + cut_cache);
     TrainSession s = open_session(r);
     Plan p = empty_plan(s.model, r.adapters);
     for (auto& e : p.entries) {
