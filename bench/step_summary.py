@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """One line per training run: median and 10th-percentile time per step (skipping the first 3
 steps), the mean time per step over the whole run (every step, warm-up steps included, plus the
-filling of the cut-layer cache; needs a metrics row per step, train.log_every 1), held-out loss at the start, the end and every eval, trainable parameters and the cut layer, read from
-each run's metrics.jsonl and plan.json, and the time spent filling the cut-layer cache and the whole
+filling of the cut-layer cache; needs a metrics row per step, train.log_every 1), held-out loss at
+the start, the end and every eval, trainable parameters and the cut layer, read from each run's
+metrics.jsonl and plan.json, and the time spent filling the cut-layer cache and the whole
 run's seconds from DIR.json (the `edgetune train` summary) where it exists. For comparing ad-hoc
 variants side by side:
 

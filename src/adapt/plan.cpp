@@ -2,6 +2,7 @@
 #include "edgetune/adapt/plan.h"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 
 #include "edgetune/core/error.h"
@@ -38,12 +39,7 @@ const SharedSpec* Plan::shared_of(const std::string& type) const {
   return nullptr;
 }
 
-int Plan::cut_layer() const {
-  int cut = num_layers;
-  for (const auto& e : entries)
-    if (e.kind != AdapterKind::none && e.train_steps == 0) cut = std::min(cut, e.layer);
-  return cut;
-}
+int Plan::cut_layer() const { return cut_layer_at(std::numeric_limits<int64_t>::max()); }
 
 int Plan::cut_layer_at(int64_t step) const {
   int cut = num_layers;
