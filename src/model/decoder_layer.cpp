@@ -3,6 +3,7 @@
 #include "decoder_layer.h"
 
 #include "edgetune/kernels/rmsnorm.h"
+#include "edgetune/model/forward.h"
 #include "edgetune/model/linear.h"
 
 namespace et::model {
@@ -25,20 +26,22 @@ torch::Tensor mlp(const DecoderLayer& l, const torch::Tensor& h, Activation a) {
 torch::Tensor self_attention(const Model& m, const DecoderLayer& l, const torch::Tensor& h, const LayerInputs& in) {
   const ModelConfig& c = m.config;
   const int64_t B = h.size(0), T = h.size(1), D = c.head_dim;
-  // [B, T, heads, D]; q/k norms act per head, before RoPE.
-  torch::Tensor q = linear_forward(l.q_proj, h).view({B, T, c.num_heads, D});
+  const torch::Tensor hq = in.queries ? gather_positions(h, *in.queries) : h;
+  const int64_t Q = hq.size(1);
+  // [B, T, heads, D] (queries [B, Q, heads, D]); q/k norms act per head, before RoPE.
+  torch::Tensor q = linear_forward(l.q_proj, hq).view({B, Q, c.num_heads, D});
   torch::Tensor k = linear_forward(l.k_proj, h).view({B, T, c.num_kv_heads, D});
   torch::Tensor v = linear_forward(l.v_proj, h).view({B, T, c.num_kv_heads, D});
   if (c.qk_norm) {
     q = kernels::rmsnorm(q, l.q_norm, c.rms_norm_eps, c.norm_offset());
     k = kernels::rmsnorm(k, l.k_norm, c.rms_norm_eps, c.norm_offset());
   }
-  q = apply_rope(q.transpose(1, 2), *in.rope);
+  q = apply_rope(q.transpose(1, 2), in.queries ? *in.query_rope : *in.rope);
   k = apply_rope(k.transpose(1, 2), *in.rope);
   v = v.transpose(1, 2);
   if (in.cache) std::tie(k, v) = kv_cache_append(*in.cache, l.index, k, v);
   torch::Tensor a = attention(q, k, v, *in.mask, c.attn_scale, c.attn_softcap, in.attention);
-  return linear_forward(l.o_proj, a.transpose(1, 2).reshape({B, T, c.num_heads * D}));
+  return linear_forward(l.o_proj, a.transpose(1, 2).reshape({B, Q, c.num_heads * D}));
 }
 
 }  // namespace
@@ -48,12 +51,13 @@ torch::Tensor decoder_layer_forward(const Model& m, const DecoderLayer& l, const
   const ModelConfig& c = m.config;
   const double eps = c.rms_norm_eps, off = c.norm_offset();
   torch::Tensor a = self_attention(m, l, kernels::rmsnorm(x, l.input_layernorm, eps, off), in);
+  const torch::Tensor xq = in.queries ? gather_positions(x, *in.queries) : x;  // the residual
   if (c.gemma_norms) {
-    torch::Tensor h = x + kernels::rmsnorm(a, l.post_attention_layernorm, eps, off);
+    torch::Tensor h = xq + kernels::rmsnorm(a, l.post_attention_layernorm, eps, off);
     torch::Tensor f = mlp(l, kernels::rmsnorm(h, l.pre_feedforward_layernorm, eps, off), c.activation);
     return h + kernels::rmsnorm(f, l.post_feedforward_layernorm, eps, off);
   }
-  torch::Tensor h = x + a;
+  torch::Tensor h = xq + a;
   return h + mlp(l, kernels::rmsnorm(h, l.post_attention_layernorm, eps, off), c.activation);
 }
 

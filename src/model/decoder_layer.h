@@ -9,13 +9,18 @@
 
 namespace et::model {
 
-// What a layer needs besides its weights: RoPE tables and mask for its attention type.
+// What a layer needs besides its weights: RoPE tables and mask for its attention type. With
+// `queries` ([B, Q] sequence indices) the layer computes keys and values at every position and the
+// rest only there: `query_rope` holds those positions' tables and `mask` has Q rows.
 struct LayerInputs {
   const RopeTables* rope = nullptr;
   const AttentionMask* mask = nullptr;
   KVCache* cache = nullptr;
   AttentionImpl attention = AttentionImpl::automatic;
+  const torch::Tensor* queries = nullptr;
+  const RopeTables* query_rope = nullptr;
 };
+
 
 torch::Tensor decoder_layer_forward(const Model& model, const DecoderLayer& layer, const torch::Tensor& x,
                                     const LayerInputs& in);

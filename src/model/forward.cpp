@@ -23,13 +23,38 @@ torch::Tensor embed(const Model& m, const torch::Tensor& ids) {
   return x;
 }
 
+namespace {
+
+// [B, T] int64 RoPE positions on the model's device: the given ones, else offset + 0..T-1.
+torch::Tensor layer_positions(const Model& m, int64_t B, int64_t T, int64_t offset, const ForwardInputs& in) {
+  if (in.positions.defined()) {
+    ET_CHECK(in.positions.dim() == 2 && in.positions.size(0) == B && in.positions.size(1) == T, "model",
+             "positions should be [", B, ", ", T, "], got ", in.positions.sizes());
+    return in.positions.to(m.device, torch::kInt64);
+  }
+  return torch::arange(offset, offset + T, torch::TensorOptions().dtype(torch::kInt64).device(m.device))
+      .unsqueeze(0)
+      .expand({B, T});
+}
+
+void check_hidden(const Model& m, const torch::Tensor& hidden, const ForwardInputs& in) {
+  ET_CHECK(hidden.dim() == 3 && hidden.size(2) == m.config.hidden_size, "model", "hidden states should be [batch, seq, ",
+           m.config.hidden_size, "], got ", hidden.sizes());
+  if (in.segment_ids.defined())
+    ET_CHECK(in.segment_ids.dim() == 2 && in.segment_ids.size(0) == hidden.size(0) &&
+                 in.segment_ids.size(1) == hidden.size(1),
+             "model", "segment ids should be [", hidden.size(0), ", ", hidden.size(1), "], got ",
+             in.segment_ids.sizes());
+}
+
+}  // namespace
+
 torch::Tensor forward_layers(const Model& m, const torch::Tensor& hidden, int begin, int end,
                              const ForwardInputs& in) {
   const int n = static_cast<int>(m.layers.size());
   ET_CHECK(0 <= begin && begin <= end && end <= n, "model", "layer range [", begin, ", ", end,
            ") is outside the model's ", n, " layers");
-  ET_CHECK(hidden.dim() == 3 && hidden.size(2) == m.config.hidden_size, "model", "hidden states should be [batch, seq, ",
-           m.config.hidden_size, "], got ", hidden.sizes());
+  check_hidden(m, hidden, in);
   if (begin == end) return hidden;
   const int64_t B = hidden.size(0), T = hidden.size(1);
   int64_t offset = 0;
@@ -40,19 +65,7 @@ torch::Tensor forward_layers(const Model& m, const torch::Tensor& hidden, int be
                kv_cache_length(*in.cache, l), " tokens, layer ", begin, " holds ", offset);
     ET_CHECK(!in.segment_ids.defined(), "model", "segment ids cannot be combined with a KV cache");
   }
-  torch::Tensor positions = in.positions;
-  if (positions.defined()) {
-    ET_CHECK(positions.dim() == 2 && positions.size(0) == B && positions.size(1) == T, "model",
-             "positions should be [", B, ", ", T, "], got ", positions.sizes());
-    positions = positions.to(m.device, torch::kInt64);
-  } else {
-    positions = torch::arange(offset, offset + T, torch::TensorOptions().dtype(torch::kInt64).device(m.device))
-                    .unsqueeze(0)
-                    .expand({B, T});
-  }
-  if (in.segment_ids.defined())
-    ET_CHECK(in.segment_ids.dim() == 2 && in.segment_ids.size(0) == B && in.segment_ids.size(1) == T, "model",
-             "segment ids should be [", B, ", ", T, "], got ", in.segment_ids.sizes());
+  const torch::Tensor positions = layer_positions(m, B, T, offset, in);
 
   // Tables and masks per attention type, built only for the types present in the range.
   RopeTables rope[2];
@@ -70,6 +83,35 @@ torch::Tensor forward_layers(const Model& m, const torch::Tensor& hidden, int be
     x = decoder_layer_forward(m, layer, x, {&rope[t], &mask[t], in.cache, in.attention});
   }
   return x;
+}
+
+torch::Tensor gather_positions(const torch::Tensor& x, const torch::Tensor& index) {
+  return x.gather(1, index.to(x.device()).unsqueeze(-1).expand({index.size(0), index.size(1), x.size(-1)}));
+}
+
+torch::Tensor forward_layer_at(const Model& m, const torch::Tensor& hidden, int layer, const torch::Tensor& queries,
+                               const ForwardInputs& in) {
+  ET_CHECK(0 <= layer && layer < static_cast<int>(m.layers.size()), "model", "layer ", layer,
+           " is outside the model's ", m.layers.size(), " layers");
+  check_hidden(m, hidden, in);
+  ET_CHECK(!in.cache, "model", "a layer at chosen positions cannot run with a KV cache");
+  const int64_t B = hidden.size(0), T = hidden.size(1);
+  ET_CHECK(queries.dim() == 2 && queries.size(0) == B && queries.scalar_type() == torch::kInt64, "model",
+           "query positions should be int64 [", B, ", Q], got ", queries.scalar_type(), " ", queries.sizes());
+  const torch::Tensor q = queries.to(m.device);
+  const DecoderLayer& l = m.layers[static_cast<size_t>(layer)];
+  const bool sliding = l.type == LayerType::sliding_attention;
+  const torch::Tensor positions = layer_positions(m, B, T, 0, in);
+  const RopeTables rope = rope_tables(sliding ? m.inv_freq_sliding : m.inv_freq_full, positions, m.dtype);
+  const RopeTables query_rope{gather_positions(rope.cos, q), gather_positions(rope.sin, q)};
+  // The full [T, T] mask's rows at the queries: [B, 1, Q, T].
+  AttentionMask full = make_attention_mask(0, T, T, sliding ? m.config.sliding_window : 0, in.segment_ids, m.device);
+  torch::Tensor allowed = full.mask.defined()
+                              ? full.mask
+                              : torch::ones({1, 1, T, T}, torch::TensorOptions().dtype(torch::kBool).device(m.device)).tril();
+  allowed = allowed.expand({B, 1, T, T}).gather(2, q.view({B, 1, -1, 1}).expand({B, 1, q.size(1), T}));
+  const AttentionMask mask{allowed, false};
+  return decoder_layer_forward(m, l, hidden, {&rope, &mask, nullptr, in.attention, &q, &query_rope});
 }
 
 torch::Tensor final_norm(const Model& m, const torch::Tensor& hidden) {

@@ -89,21 +89,44 @@ torch::Tensor forward_below_cut(const model::Model& m, const BatchTensors& b, co
   return hidden;
 }
 
+LossPositions loss_positions(const BatchTensors& b) {
+  // Position t predicts token t + 1, so it is read when token t + 1 is a target.
+  const int64_t B = b.target.size(0);
+  torch::Tensor reads = b.target.slice(1, 1).to(torch::kBool);  // [B, T-1]
+  torch::Tensor nz = reads.nonzero();                             // [N, 2]: row, position; row-major
+  torch::Tensor row = nz.select(1, 0), pos = nz.select(1, 1);
+  torch::Tensor slot = (reads.to(torch::kLong).cumsum(1) - 1).index({row, pos});  // rank within the row
+  const int64_t Q = nz.size(0) > 0 ? reads.sum(1).max().item<int64_t>() : 0;
+  LossPositions p;
+  p.queries = torch::zeros({B, Q}, pos.options()).index_put_({row, slot}, pos);  // free slots: position 0
+  p.slots = row * Q + slot;
+  p.labels = b.ids.index({row, pos + 1});
+  return p;
+}
+
 torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, const LossOptions& o) {
   const int L = static_cast<int>(m.config.num_layers);
   const int cut = std::max(0, std::min(o.cut_layer, L));
   model::ForwardInputs in;
   in.positions = b.positions;
   in.segment_ids = b.segments;
+  const LossPositions lp = loss_positions(b);
+  if (lp.slots.numel() == 0) return torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(m.device));
+  // Layers [from, L-1) run whole here; the last one only at the positions the loss reads.
   torch::Tensor hidden;
+  int from = 0;
   if (b.cut_hidden.defined()) {
     ET_CHECK(b.cut_hidden.dim() == 3 && b.cut_hidden.size(0) == b.ids.size(0) && b.cut_hidden.size(1) == b.ids.size(1),
              "causal_lm_loss", "cached hidden states ", b.cut_hidden.sizes(), " do not match the batch ", b.ids.sizes());
     hidden = b.cut_hidden;
+    from = cut;
   } else {
-    hidden = forward_below_cut(m, b, o);
+    LossOptions below = o;
+    below.cut_layer = std::min(cut, L - 1);
+    hidden = forward_below_cut(m, b, below);
+    from = below.cut_layer;
   }
-  for (int l = cut; l < L; ++l) {
+  for (int l = from; l < L - 1; ++l) {
     kernels::LayerTagScope tag(l);
     // The first layer above the cut is never checkpointed: its input needs no gradient, and a
     // checkpointed layer needs one to be reached in backward.
@@ -112,13 +135,17 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
     else
       hidden = model::forward_layers(m, hidden, l, l + 1, in);
   }
-  auto normed = model::final_norm(m, hidden);
-  // Position t predicts token t+1: keep positions whose next token is a target.
-  const int64_t H = normed.size(-1);
-  auto rows = b.target.slice(1, 1).reshape(-1).nonzero().squeeze(1);  // over [B, T-1]
-  auto h = normed.slice(1, 0, normed.size(1) - 1).reshape({-1, H}).index_select(0, rows);
-  auto y = b.ids.slice(1, 1).reshape(-1).index_select(0, rows);
-  return kernels::chunked_cross_entropy(h, m.lm_head, y, m.config.final_softcap);
+  torch::Tensor at;  // [B, Q, hidden]
+  if (from == L) {
+    at = model::gather_positions(hidden, lp.queries);
+  } else {
+    kernels::LayerTagScope tag(L - 1);
+    torch::AutoGradMode grad(torch::GradMode::is_enabled() && cut < L);  // the last layer may be below the cut
+    at = model::forward_layer_at(m, hidden, L - 1, lp.queries, in);
+  }
+  const int64_t H = at.size(-1);
+  auto h = model::final_norm(m, at).reshape({-1, H}).index_select(0, lp.slots);
+  return kernels::chunked_cross_entropy(h, m.lm_head, lp.labels, m.config.final_softcap);
 }
 
 }  // namespace et

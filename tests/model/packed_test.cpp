@@ -45,6 +45,42 @@ TEST_P(Packed, BatchRowsEqualSingleRows) {
     EXPECT_LT(max_abs_diff(both[r], forward(m, ids[r].unsqueeze(0))[0]), 1e-5) << r;
 }
 
+// A layer run only at some query positions (what the loss reads of the last layer) equals the whole
+// layer at those positions: packed rows, restarting positions, each layer of the model (Gemma 3's
+// sliding ones included), repeated and out-of-order queries, one and several rows.
+TEST_P(Packed, LayerAtQueryPositionsEqualsTheWholeLayerThere) {
+  const std::string fam = GetParam();
+  Model m = load_model(golden_dir(fam));
+  torch::Tensor ids = read_golden(fam, "input_ids");
+  const int64_t B = ids.size(0), T = ids.size(1);
+  ASSERT_GE(T, 13);
+  torch::NoGradGuard ng;
+  ForwardInputs in;
+  in.positions = torch::cat({torch::arange(9), torch::arange(T - 9)}).unsqueeze(0).expand({B, T}).contiguous();
+  in.segment_ids = torch::cat({torch::zeros({9}, torch::kInt64), torch::ones({T - 9}, torch::kInt64)})
+                       .unsqueeze(0).expand({B, T}).contiguous();
+  torch::Tensor queries = torch::tensor({0L, 3L, 8L, 9L, 12L, T - 1, 3L}, torch::kInt64).unsqueeze(0).repeat({B, 1});
+  queries[B - 1][1] = T - 2;
+  torch::Tensor x = embed(m, ids);
+  for (int l = 0; l < static_cast<int>(m.config.num_layers); ++l) {
+    torch::Tensor whole = forward_layers(m, x, l, l + 1, in);
+    torch::Tensor at = forward_layer_at(m, x, l, queries, in);
+    ASSERT_EQ(at.sizes(), (std::vector<int64_t>{B, queries.size(1), m.config.hidden_size}));
+    EXPECT_LT(max_abs_diff(at, gather_positions(whole, queries)), 1e-5) << "layer " << l;
+    ForwardInputs one = in;
+    one.positions = in.positions.slice(0, 0, 1);
+    one.segment_ids = in.segment_ids.slice(0, 0, 1);
+    EXPECT_LT(max_abs_diff(forward_layer_at(m, x.slice(0, 0, 1), l, queries.slice(0, 0, 1), one),
+                           gather_positions(whole, queries).slice(0, 0, 1)),
+              1e-5)
+        << "layer " << l << ", one row";
+    x = whole;
+  }
+  EXPECT_THROW(forward_layer_at(m, x, 0, queries.to(torch::kInt32), in), et::Error);
+  EXPECT_THROW(forward_layer_at(m, x, 0, queries.slice(0, 0, 1), in), et::Error);
+  EXPECT_THROW(forward_layer_at(m, x, static_cast<int>(m.config.num_layers), queries, in), et::Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, Packed, ::testing::ValuesIn(golden_families()),
                          [](const auto& info) { return info.param; });
 

@@ -9,6 +9,7 @@
 #include "edgetune/adapt/adapters.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/kernels/backward_counter.h"
+#include "edgetune/model/forward.h"
 #include "edgetune/model/model.h"
 #include "edgetune/train/causal_lm_loss.h"
 #include "random_adapters.h"
@@ -82,12 +83,13 @@ RunResult run(const model::Model& m, const AdapterSet& a, const BatchTensors& b,
   return r;
 }
 
-void expect_same_grads(const AdapterSet& a, const RunResult& x, const RunResult& y) {
+void expect_same_grads(const AdapterSet& a, const RunResult& x, const RunResult& y, double rtol = 1e-5,
+                       double atol = 1e-7) {
   auto params = a.named_parameters();
   ASSERT_EQ(x.grads.size(), y.grads.size());
   for (size_t i = 0; i < x.grads.size(); ++i) {
     EXPECT_GT(x.grads[i].abs().max().item<double>(), 0) << params[i].first;
-    EXPECT_TRUE(torch::allclose(x.grads[i], y.grads[i], 1e-5, 1e-7))
+    EXPECT_TRUE(torch::allclose(x.grads[i], y.grads[i], rtol, atol))
         << params[i].first << ": max diff " << (x.grads[i] - y.grads[i]).abs().max().item<double>();
   }
 }
@@ -147,3 +149,51 @@ TEST(GradientCut, AllMatrixLoraRunsBackwardInEveryLayer) {
   // skipped; o, the post-attention norm, gate, up and down run: 5. Layers 1 and 2: 9 each.
   EXPECT_EQ(r.counts, (std::vector<int64_t>{5, 9, 9}));
 }
+
+// The loss runs the last layer only at the positions that predict a target. Against the plain
+// reference (every layer at every position, full logits, log-softmax at the targets): the same loss
+// and adapter gradients, with and without the cut, on packed rows with padding; and the same loss
+// with no gradient (evaluation) and with the last layer below the cut.
+TEST(GradientCut, LossReadsTheLastLayerOnlyWhereTargetsAreAndMatchesFullLogits) {
+  model::Model m = golden_llama_nf4();
+  AdapterSet a = cut_adapters(m);
+  BatchTensors b = random_batch(m.config.vocab_size);
+  const int64_t B = b.ids.size(0), T = b.ids.size(1);
+  // Row 0: two packed conversations (5 + 4 tokens); row 1: one of 6 tokens and 3 of padding.
+  auto long_tensor = [&](std::vector<int64_t> v) { return torch::tensor(v, torch::kLong).view({B, T}); };
+  b.positions = long_tensor({0, 1, 2, 3, 4, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 0, 0, 0});
+  b.segments = long_tensor({0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, -1, -1, -1});
+  b.target = long_tensor({0, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0}).to(torch::kBool);
+  b.num_targets = b.target.sum().item<int64_t>();
+
+  model::ForwardInputs in;
+  in.positions = b.positions;
+  in.segment_ids = b.segments;
+  for (auto& kv : a.named_parameters()) kv.second.mutable_grad() = torch::Tensor();
+  torch::Tensor logits = model::forward(m, b.ids, in);  // [B, T, V]
+  torch::Tensor lp = torch::log_softmax(logits.slice(1, 0, T - 1).to(torch::kFloat32), -1);
+  torch::Tensor reads = b.target.slice(1, 1);
+  torch::Tensor ref = -(lp.gather(2, b.ids.slice(1, 1).unsqueeze(-1)).squeeze(-1) * reads).sum();
+  ref.backward();
+  RunResult reference;
+  reference.loss = ref.item<double>();
+  for (auto& kv : a.named_parameters()) reference.grads.push_back(kv.second.grad().clone());
+
+  const LossPositions pos = loss_positions(b);
+  EXPECT_EQ(pos.queries.sizes(), (std::vector<int64_t>{B, 6}));  // row 0 reads 6 positions, row 1 four
+  EXPECT_EQ(pos.slots.numel(), b.num_targets);
+  for (int cut : {0, 1}) {
+    LossOptions o;
+    o.cut_layer = cut;
+    RunResult r = run(m, a, b, o);
+    EXPECT_NEAR(r.loss, reference.loss, 1e-5 * reference.loss) << "cut " << cut;
+    expect_same_grads(a, r, reference, 1e-4, 1e-6);  // float32 sums in another order
+  }
+  torch::NoGradGuard no_grad;
+  for (int cut : {1, 3}) {
+    LossOptions o;
+    o.cut_layer = cut;
+    EXPECT_NEAR(causal_lm_loss_sum(m, b, o).item<double>(), reference.loss, 1e-5 * reference.loss) << "cut " << cut;
+  }
+}
+

@@ -37,6 +37,17 @@ torch::Tensor embed(const Model& model, const torch::Tensor& input_ids);
 torch::Tensor forward_layers(const Model& model, const torch::Tensor& hidden, int begin, int end,
                              const ForwardInputs& in = {});
 
+// x [B, T, C] -> [B, Q, C]: each batch row's rows at `index` ([B, Q] int64).
+torch::Tensor gather_positions(const torch::Tensor& x, const torch::Tensor& index);
+
+// Layer `layer` at the positions `queries` ([B, Q] int64 indices into the sequence) only: keys and
+// values at all T positions, queries, attention output, MLP and residuals at the Q chosen ones.
+// Returns [B, Q, hidden], equal to forward_layers(model, hidden, layer, layer + 1, in) gathered at
+// `queries` (a position reads the others only through keys and values). No KV cache. What the
+// loss needs of the last layer: the positions that predict a target.
+torch::Tensor forward_layer_at(const Model& model, const torch::Tensor& hidden, int layer,
+                               const torch::Tensor& queries, const ForwardInputs& in = {});
+
 // Final RMSNorm.
 torch::Tensor final_norm(const Model& model, const torch::Tensor& hidden);
 

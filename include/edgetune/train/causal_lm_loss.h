@@ -3,7 +3,8 @@
 // Layers below `cut_layer` run under NoGradGuard: they keep no activations and no backward runs
 // through them. Layers from the cut up run with autograd (optionally recomputed in backward:
 // gradient checkpointing). The loss is taken only at target positions (assistant tokens) with the
-// chunked cross-entropy, so [tokens, vocab] logits never exist.
+// chunked cross-entropy, so [tokens, vocab] logits never exist, and the last layer runs only at
+// the positions that predict a target (keys and values at all): nothing reads its other outputs.
 #pragma once
 #include <torch/types.h>
 
@@ -34,6 +35,14 @@ struct LossOptions {
 
 // embed + layers [0, cut_layer) without autograd: the hidden states entering the cut layer.
 torch::Tensor forward_below_cut(const model::Model& model, const BatchTensors& batch, const LossOptions& options);
+
+// The positions the loss reads: position t where token t + 1 is a target. queries [B, Q] holds each
+// row's in order, padded with 0 (Q: the most in a row); slots [N] are the read ones in the flattened
+// [B * Q], row-major; labels [N] the tokens they predict.
+struct LossPositions {
+  torch::Tensor queries, slots, labels;
+};
+LossPositions loss_positions(const BatchTensors& batch);
 
 // Sum over target tokens of -log p(token | prefix), float32 scalar (divide by the token count of
 // the optimizer step for a token-normalized loss).
