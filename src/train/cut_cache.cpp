@@ -1,6 +1,7 @@
 // The cut-layer cache (cut_cache.h).
 #include "edgetune/train/cut_cache.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "edgetune/core/error.h"
@@ -32,6 +33,17 @@ torch::Tensor cache_rows(const CutCache& c, const Batch& b) {
   return torch::tensor(rows, torch::kLong);
 }
 
+// The filling's rows: one conversation each, longest first, so a batch pads only to its own
+// longest (rows of similar length) and computes no position of another conversation (each
+// conversation's states depend only on itself, so any packing gives the same cache).
+std::vector<size_t> longest_first(const std::vector<TokenizedExample>& examples) {
+  std::vector<size_t> order(examples.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return examples[a].ids.size() > examples[b].ids.size(); });
+  return order;
+}
+
 }  // namespace
 
 int64_t cut_cache_bytes(const model::Model& m, const std::vector<TokenizedExample>& examples) {
@@ -55,9 +67,7 @@ CutCache build_cut_cache(const model::Model& m, const std::vector<TokenizedExamp
     tokens += static_cast<int64_t>(e.ids.size());
   }
   c.hidden = torch::zeros({tokens + 1, m.config.hidden_size}, torch::TensorOptions().dtype(m.dtype).device(m.device));
-  std::vector<size_t> order(examples.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  const auto rows = pack_examples(examples, order, max_len, true, 0);
+  const auto rows = pack_examples(examples, longest_first(examples), max_len, /*pack=*/false, 0);
   LossOptions lo;
   lo.cut_layer = cut_layer;
   torch::NoGradGuard no_grad;
