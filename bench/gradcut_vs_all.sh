@@ -23,8 +23,9 @@
 # --gradcut-set key=value applies to GradCut's plan and training only (e.g. keep counts).
 #
 # Writes DIR/report.md (also printed) and DIR/report.json; DIR defaults to ${OUT:-runs}/gradcut-bench.
-# Step times skip the first 3 steps; the verdict uses the median (on a machine shared with other
-# work the 10th percentile, also reported, is the steadier estimate).
+# The verdict uses the time per step over the whole run: every step's time plus the cut-layer
+# cache filling, over the steps (a warm-up's full steps count); the median and 10th percentile
+# (skipping the first 3 steps) are reported too. GradCut's loss may be at most 2% above.
 # The binary is $EDGETUNE (default build/edgetune); run from the repository root. GPU peak memory
 # is sampled with nvidia-smi (whole process: context + allocator cache); CPU peak memory is the
 # process's peak RSS from metrics.jsonl.
@@ -205,7 +206,9 @@ for run in all gradcut; do
 done
 
 python3 - "$DIR" "$RECIPE" "$PLAN_S" "$GPU_ALL" "$GPU_GC" "${SETS[*]:-} ${GC_SETS[*]:-}" <<'EOF'
-import json, statistics, sys
+import json, os, statistics, sys
+sys.path.insert(0, "bench")
+from step_summary import mean_with_cache
 d, recipe, plan_s, gpu_all, gpu_gc, sets = sys.argv[1:7]
 
 def summary(name, gpu):
@@ -219,6 +222,8 @@ def summary(name, gpu):
         "step_s_median": statistics.median(timed),
         "step_s_p10": p10,
         "step_s_mean": sum(timed) / len(timed),
+        # every step (warm-up steps included) plus the cut-layer cache filling, over the steps
+        "step_s_mean_all": mean_with_cache(steps, json.load(open(f"{d}/{name}.json"))),
         "peak_mem_mb": float(gpu) if gpu else max(r.get("mem_mb", 0) for r in steps),
         "peak_mem_kind": "GPU (nvidia-smi)" if gpu else "host RSS",
         "eval_loss_start": evals[0]["eval_loss"],
@@ -236,13 +241,18 @@ rep = {
              "trainable_parameters": t["trainable_parameters"],
              "all_matrix_trainable_parameters": t["all_matrix_lora"]["trainable_parameters"],
              "model_saved_percent": t["saved_percent"]},
-    "time_per_step_ratio": g["step_s_median"] / a["step_s_median"],
-    "time_per_step_saved_percent": 100 * (1 - g["step_s_median"] / a["step_s_median"]),
+    "time_per_step_median_ratio": g["step_s_median"] / a["step_s_median"],
     "time_per_step_p10_ratio": g["step_s_p10"] / a["step_s_p10"],
     "peak_memory_ratio": g["peak_mem_mb"] / a["peak_mem_mb"] if a["peak_mem_mb"] else None,
     "eval_loss_diff_percent": 100 * (g["eval_loss_end"] - a["eval_loss_end"]) / a["eval_loss_end"],
 }
-rep["target_met"] = rep["time_per_step_saved_percent"] >= 35 and abs(rep["eval_loss_diff_percent"]) <= 2
+# The verdict's time is the mean over the whole run (a warm-up's full steps and the cache filling
+# count); the median where a run has no metrics row per step.
+over_run = a["step_s_mean_all"] is not None and g["step_s_mean_all"] is not None
+key = "step_s_mean_all" if over_run else "step_s_median"
+rep["time_per_step_ratio"] = g[key] / a[key]
+rep["time_per_step_saved_percent"] = 100 * (1 - rep["time_per_step_ratio"])
+rep["target_met"] = rep["time_per_step_saved_percent"] >= 35 and rep["eval_loss_diff_percent"] <= 2
 json.dump(rep, open(f"{d}/report.json", "w"), indent=2)
 c = t["counts"]
 lines = [
@@ -250,7 +260,10 @@ lines = [
     "",
     "| | all-matrix LoRA | GradCut | GradCut / all |",
     "| --- | --- | --- | --- |",
-    f"| time per step (median, s) | {a['step_s_median']:.4f} | {g['step_s_median']:.4f} | {rep['time_per_step_ratio']:.3f} |",
+    *([f"| time per step over the run (with the cache filling, s) | {a['step_s_mean_all']:.4f} | "
+       f"{g['step_s_mean_all']:.4f} | {rep['time_per_step_ratio']:.3f} |"] if over_run else []),
+    f"| time per step (median, s) | {a['step_s_median']:.4f} | {g['step_s_median']:.4f} | "
+    f"{rep['time_per_step_median_ratio']:.3f} |",
     f"| time per step (10th percentile, s) | {a['step_s_p10']:.4f} | {g['step_s_p10']:.4f} | "
     f"{rep['time_per_step_p10_ratio']:.3f} |",
     f"| peak memory (MB, {a['peak_mem_kind']}) | {a['peak_mem_mb']:.0f} | {g['peak_mem_mb']:.0f} | "
@@ -269,8 +282,9 @@ lines = [
     f"plan: backward FLOPs -{t['saved_percent']['backward_flops']:.1f}%, training FLOPs "
     f"-{t['saved_percent']['training_flops']:.1f}% (-{t['saved_percent'].get('training_flops_cut_cache', 0):.1f}% once the "
     f"cut-layer cache is filled), activation bytes -{t['saved_percent']['activation_bytes']:.1f}%.",
-    f"Time per step saved: {rep['time_per_step_saved_percent']:.1f}% (target >= 35%); held-out loss "
-    f"{rep['eval_loss_diff_percent']:+.2f}% (target within 2%): target {'met' if rep['target_met'] else 'NOT met'}.",
+    f"Time per step saved ({'over the run' if over_run else 'median'}): {rep['time_per_step_saved_percent']:.1f}% "
+    f"(target >= 35%); held-out loss {rep['eval_loss_diff_percent']:+.2f}% (target: at most 2% above): "
+    f"target {'met' if rep['target_met'] else 'NOT met'}.",
 ]
 open(f"{d}/report.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
