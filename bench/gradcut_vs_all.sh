@@ -279,9 +279,10 @@ lines = [
     "",
     f"GradCut plan: {c['dedicated']} dedicated, {c['shared']} shared, {c['none']} none; cut layer {t['cut_layer']} of "
     f"{t['num_layers']}; calibration {plan_s and float(plan_s):.1f} s (whole `edgetune plan` process). Model of the "
-    f"plan: backward FLOPs -{t['saved_percent']['backward_flops']:.1f}%, training FLOPs "
-    f"-{t['saved_percent']['training_flops']:.1f}% (-{t['saved_percent'].get('training_flops_cut_cache', 0):.1f}% once the "
-    f"cut-layer cache is filled), activation bytes -{t['saved_percent']['activation_bytes']:.1f}%.",
+    f"plan: backward FLOPs {-t['saved_percent']['backward_flops']:+.1f}%, training FLOPs "
+    f"{-t['saved_percent']['training_flops']:+.1f}% ({-t['saved_percent'].get('training_flops_cut_cache', 0):+.1f}% once "
+    f"the cut-layer cache is filled), activation bytes {-t['saved_percent']['activation_bytes']:+.1f}%"
+    + (f" (a step after the warm-up of {t['warmup']['steps']} steps)" if "warmup" in t else "") + ".",
     f"Time per step saved ({'over the run' if over_run else 'median'}): {rep['time_per_step_saved_percent']:.1f}% "
     f"(target >= 35%); held-out loss {rep['eval_loss_diff_percent']:+.2f}% (target: at most 2% above): "
     f"target {'met' if rep['target_met'] else 'NOT met'}.",
