@@ -192,6 +192,7 @@ json plan_totals(const Plan& plan, const CostShape& s, int baseline_rank, double
     e.kind = AdapterKind::dedicated;
     e.rank = baseline_rank;
     e.alpha = baseline_alpha;
+    e.train_steps = 0;  // all-matrix LoRA trains every adapter every step
   }
   const PlanCost ours = plan_cost(plan, s), theirs = plan_cost(base, s);
   json j;

@@ -295,6 +295,13 @@ TEST(GradCutPlan, CalibratesAndWritesAPlanWhoseTotalsAddUp) {
     expect_close(tw.at("forward_flops").get<double>(), ours.forward, "forward FLOPs after the warm-up");
     expect_close(tw.at("backward_flops").get<double>(), ours.backward, "backward FLOPs after the warm-up");
     expect_close(tw.at("activation_bytes").get<double>(), ours.bytes, "activation bytes after the warm-up");
+    // The all-matrix column does not change: every adapter trains every step there.
+    const json& bw = tw.at("all_matrix_lora");
+    EXPECT_EQ(bw.at("cut_layer").get<int>(), 0);
+    EXPECT_EQ(bw.at("trainable_parameters").get<int64_t>(), base.params);
+    expect_close(bw.at("forward_flops").get<double>(), base.forward, "all-matrix forward with a warm-up");
+    expect_close(bw.at("backward_flops").get<double>(), base.backward, "all-matrix backward with a warm-up");
+    expect_close(bw.at("activation_bytes").get<double>(), base.bytes, "all-matrix bytes with a warm-up");
 
     // The plan trains: the optimizer gets exactly its parameter count.
     apply_plan(s, plan);
