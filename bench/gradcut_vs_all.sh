@@ -206,7 +206,7 @@ for run in all gradcut; do
 done
 
 python3 - "$DIR" "$RECIPE" "$PLAN_S" "$GPU_ALL" "$GPU_GC" "${SETS[*]:-} ${GC_SETS[*]:-}" <<'EOF'
-import json, os, statistics, sys
+import json, statistics, sys
 sys.path.insert(0, "bench")
 from step_summary import mean_with_cache
 d, recipe, plan_s, gpu_all, gpu_gc, sets = sys.argv[1:7]

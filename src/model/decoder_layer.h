@@ -21,7 +21,6 @@ struct LayerInputs {
   const RopeTables* query_rope = nullptr;
 };
 
-
 torch::Tensor decoder_layer_forward(const Model& model, const DecoderLayer& layer, const torch::Tensor& x,
                                     const LayerInputs& in);
 
