@@ -4,6 +4,9 @@
 // only the adapters vary. With ET_BENCH_PLAN=plan.json, PlanVsAll also times that plan against
 // all-matrix LoRA step by step in alternation (so a machine shared with other work slows both
 // alike): counters all_ms and plan_ms are medians, ratio the median of the per-pair ratios.
+// LastLayerAtTargets times the loss as training runs it (the last layer only at the positions that
+// predict a target) against the whole last layer followed by the same gather and cross-entropy,
+// also in alternation, with all-matrix LoRA: counters whole_ms, at_targets_ms, ratio.
 //
 //   build/bench/bench_gradcut                             # stories260K on the CPU
 //   ET_BENCH_MODEL=DIR ET_BENCH_INIT_RANDOM=1 ET_BENCH_DEVICE=cuda ET_BENCH_DTYPE=bfloat16
@@ -20,6 +23,8 @@
 
 #include "edgetune/adapt/adapters.h"
 #include "edgetune/core/error.h"
+#include "edgetune/kernels/cross_entropy.h"
+#include "edgetune/model/forward.h"
 #include "edgetune/model/model.h"
 #include "edgetune/train/causal_lm_loss.h"
 
@@ -64,6 +69,48 @@ void plan_vs_all(benchmark::State& state, et::model::Model* m, const et::BatchTe
   et::detach_adapters(*m);
   state.counters["all_ms"] = 1e3 * median(t_all);
   state.counters["plan_ms"] = 1e3 * median(t_plan);
+  state.counters["ratio"] = median(ratio);
+}
+
+// The loss with every layer run whole, then the rows that predict a target: the baseline of
+// LastLayerAtTargets (equal to causal_lm_loss_sum, tests/train/cut_test.cpp).
+torch::Tensor loss_whole_last_layer(const et::model::Model& m, const et::BatchTensors& b) {
+  et::model::ForwardInputs in;
+  in.positions = b.positions;
+  in.segment_ids = b.segments;
+  torch::Tensor h = et::model::forward_layers(m, et::model::embed(m, b.ids), 0, static_cast<int>(m.layers.size()), in);
+  h = et::model::final_norm(m, h);
+  const int64_t H = h.size(-1);
+  const auto rows = b.target.slice(1, 1).reshape(-1).nonzero().squeeze(1);
+  const auto x = h.slice(1, 0, h.size(1) - 1).reshape({-1, H}).index_select(0, rows);
+  const auto y = b.ids.slice(1, 1).reshape(-1).index_select(0, rows);
+  return et::kernels::chunked_cross_entropy(x, m.lm_head, y, m.config.final_softcap);
+}
+
+void last_layer_at_targets(benchmark::State& state, et::model::Model* m, const et::BatchTensors* batch) {
+  et::AdapterOptions o;
+  o.rank = 8;
+  o.alpha = 16;
+  const et::AdapterSet a = et::create_adapters(et::plan_all(*m, o), 0, m->device);
+  et::attach_adapters(*m, a);
+  auto timed = [&](bool whole) {
+    const auto t0 = std::chrono::steady_clock::now();
+    torch::Tensor loss = whole ? loss_whole_last_layer(*m, *batch) : et::causal_lm_loss_sum(*m, *batch, {});
+    loss.backward();
+    if (m->device.is_cuda()) torch::cuda::synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (auto& kv : a.named_parameters()) kv.second.mutable_grad() = torch::Tensor();
+    return s;
+  };
+  std::vector<double> t_whole, t_at, ratio;
+  for (auto _ : state) {
+    t_whole.push_back(timed(true));
+    t_at.push_back(timed(false));
+    ratio.push_back(t_at.back() / t_whole.back());
+  }
+  et::detach_adapters(*m);
+  state.counters["whole_ms"] = 1e3 * median(t_whole);
+  state.counters["at_targets_ms"] = 1e3 * median(t_at);
   state.counters["ratio"] = median(ratio);
 }
 
@@ -120,6 +167,10 @@ int main(int argc, char** argv) {
   auto* b = benchmark::RegisterBenchmark("TrainStepWithCut", train_step_with_cut, &model, &batch);
   for (int cut = 0; cut < L; cut += stride) b->Arg(cut);
   b->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+  benchmark::RegisterBenchmark("LastLayerAtTargets", last_layer_at_targets, &model, &batch)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(5.0);
   static et::Plan plan;
   const std::string plan_path = env("ET_BENCH_PLAN", "");
   if (!plan_path.empty()) {
