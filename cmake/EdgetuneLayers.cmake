@@ -12,6 +12,13 @@ function(et_check_includes layer allowed)
   file(GLOB_RECURSE files
        ${CMAKE_SOURCE_DIR}/src/${layer}/*.cpp ${CMAKE_SOURCE_DIR}/src/${layer}/*.h
        ${ET_INCLUDE_ROOT}/edgetune/${layer}/*.h)
+  if(layer STREQUAL "ops")
+    # the op folders' torch side; their .cu/.cuh and raw launcher headers (*_cuda.h) are ops_cuda's
+    list(FILTER files EXCLUDE REGEX "(\\.cuh|_cuda\\.h)$")
+  elseif(layer STREQUAL "ops_cuda")
+    file(GLOB_RECURSE files ${CMAKE_SOURCE_DIR}/src/ops/*.cu ${CMAKE_SOURCE_DIR}/src/ops/*.cuh
+         ${CMAKE_SOURCE_DIR}/src/ops/*_cuda.h)
+  endif()
   if(layer STREQUAL "cuda")
     file(GLOB_RECURSE more ${CMAKE_SOURCE_DIR}/cuda/*.cu ${CMAKE_SOURCE_DIR}/cuda/*.cuh ${CMAKE_SOURCE_DIR}/cuda/*.h)
     list(APPEND files ${more})
@@ -19,15 +26,22 @@ function(et_check_includes layer allowed)
   foreach(f ${files})
     file(STRINGS ${f} lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
     foreach(line ${lines})
+      set(target_layer "")
       if(line MATCHES "#[ \t]*include[ \t]*\"edgetune/([a-z_]+)/")
         set(target_layer ${CMAKE_MATCH_1})
-        if(NOT target_layer STREQUAL layer)
-          list(FIND allowed ${target_layer} idx)
-          if(idx EQUAL -1)
-            message(FATAL_ERROR "layering: ${f} (layer '${layer}') includes a header of layer "
-                                "'${target_layer}', which '${layer}' may not depend on "
-                                "(allowed: ${allowed})")
-          endif()
+      elseif(line MATCHES "#[ \t]*include[ \t]*\"ops/[a-z_0-9]+/[a-z_0-9]+(_cuda\\.h|\\.cuh)\"")
+        set(target_layer ops_cuda)  # an op's raw CUDA launchers or device helpers
+      elseif(line MATCHES "#[ \t]*include[ \t]*\"ops/")
+        set(target_layer ops)       # an op's folder: src/ops/<op>/<file>.h
+      endif()
+      if(target_layer STREQUAL layer OR (layer STREQUAL "ops" AND target_layer STREQUAL "ops_cuda"))
+        # the same layer (the torch side of an op may call its own launchers)
+      elseif(target_layer)
+        list(FIND allowed ${target_layer} idx)
+        if(idx EQUAL -1)
+          message(FATAL_ERROR "layering: ${f} (layer '${layer}') includes a header of layer "
+                              "'${target_layer}', which '${layer}' may not depend on "
+                              "(allowed: ${allowed})")
         endif()
       elseif(line MATCHES "#[ \t]*include[ \t]*\"\\.\\./")
         message(FATAL_ERROR "layering: ${f} reaches into another folder with '${line}'; "

@@ -7,7 +7,7 @@
 //   dL/dg = dy * u * act'(g),  dL/du = dy * act(g)
 // Forward rounding follows transformers (act_fn(gate) rounded to the dtype, then times up).
 // Each thread handles one 16-byte vector of every buffer when all are aligned, else one element.
-#include "cuda_util.cuh"
+#include "ops/common/cuda_util.cuh"
 #include "edgetune/cuda/glu.h"
 
 #include <algorithm>

@@ -12,7 +12,7 @@
 // Layout: each thread decodes 16 consecutive elements (8 packed bytes, one 8-byte load) that lie
 // inside one 64-block, so it computes its block's absmax once; it writes them with 16-byte stores.
 // The tail group, and buffers that are not aligned for vector access, take a per-element kernel.
-#include "cuda_util.cuh"
+#include "ops/common/cuda_util.cuh"
 #include "edgetune/cuda/nf4_dequant.h"
 
 namespace et::cuda {

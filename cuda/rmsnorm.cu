@@ -20,7 +20,7 @@
 // vector width and whose buffers are 16-byte aligned use 16-byte vector loads. Rows of up to 16
 // values per thread at 512 threads (8192 values when vectorized) keep their values, the weights
 // and the dweight partial sums in registers; longer rows loop over global memory.
-#include "cuda_util.cuh"
+#include "ops/common/cuda_util.cuh"
 #include "edgetune/cuda/rmsnorm.h"
 
 #include <algorithm>

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "edgetune/cuda/elem_type.h"
+#include "ops/common/elem_type_cuda.h"
 
 namespace et::cuda {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "edgetune/core/error.h"
-#include "edgetune/cuda/elem_type.h"
+#include "ops/common/elem_type_cuda.h"
 
 namespace et::cuda {
 
