@@ -8,6 +8,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "edgetune/core/error.h"
+#include "ops/common/kernel_path.h"
 #include "glu_impl.h"
 
 namespace et::kernels {
@@ -110,7 +111,7 @@ torch::Tensor glu(const torch::Tensor& gate, const torch::Tensor& up, GluActivat
 #ifdef EDGETUNE_TORCH_CUDA
   kernels = kernels || gate.is_cuda();
 #endif
-  if (!kernels || gate.numel() == 0) return glu_torch_ops(gate, up, act);
+  if (!kernels || gate.numel() == 0 || ops::kernel_path() == ops::KernelPath::reference) return glu_torch_ops(gate, up, act);
   return GluFunction::apply(gate, up, static_cast<int64_t>(act));
 }
 

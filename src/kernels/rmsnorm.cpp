@@ -17,6 +17,7 @@
 
 #include "edgetune/core/error.h"
 #include "edgetune/kernels/backward_counter.h"
+#include "ops/common/kernel_path.h"
 #include "rmsnorm_impl.h"
 
 namespace et::kernels {
@@ -107,7 +108,7 @@ void check_inputs(const torch::Tensor& x, const torch::Tensor& weight, double ep
 torch::Tensor rmsnorm(const torch::Tensor& x, const torch::Tensor& weight, double eps,
                       double offset) {
   check_inputs(x, weight, eps, offset);
-  if (x.numel() == 0) return rmsnorm_torch_ops(x, weight, eps, offset);
+  if (x.numel() == 0 || ops::kernel_path() == ops::KernelPath::reference) return rmsnorm_torch_ops(x, weight, eps, offset);
   if (x.is_cpu() || use_cuda_kernels(x)) return RmsNormFunction::apply(x, weight, eps, offset);
   return rmsnorm_torch_ops(x, weight, eps, offset);
 }

@@ -73,6 +73,7 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"train.grad_checkpoint", "recompute layer activations in backward to save memory", &r.train.grad_checkpoint, {}},
       {"train.threads", "CPU threads (0: all cores)", &r.train.threads, {}},
       {"train.cut_cache", "keep every training conversation's hidden states at the cut layer (computed once), so later epochs run no layer below the cut; auto: when the plan has a cut and the cache fits in train.cut_cache_max_mb", &r.train.cut_cache, {"auto", "on", "off"}},
+      {"train.kernels", "fast: the fused CPU and CUDA kernels; reference: the same ops as plain libtorch ops (slower; for checking the fast path)", &r.train.kernels, {"fast", "reference"}},
       {"train.cut_cache_max_mb", "train.cut_cache auto: the largest cache (MB, on the training device)", &r.train.cut_cache_max_mb, {}},
       {"output.dir", "run folder: recipe.resolved.yaml, metrics.jsonl, plan.json, patch.safetensors, peft/, checkpoints/", &r.output.dir, {}},
       {"output.export_peft", "export a PEFT adapter to output.dir/peft at the end", &r.output.export_peft, {}},

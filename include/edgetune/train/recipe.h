@@ -42,6 +42,7 @@ struct TrainOptions {
   int threads = 0;                 // CPU threads (0: all cores)
   std::string cut_cache = "auto";  // auto | on | off: keep the hidden states at the cut layer
   int cut_cache_max_mb = 4096;     // auto: only when the cache fits in this many MB
+  std::string kernels = "fast";    // fast | reference (ops::KernelPath)
 };
 
 struct OutputOptions {

@@ -37,6 +37,9 @@ struct TrainSession {
   bool full = false;             // full fine-tuning: params are the model's own weights
 };
 
+// Sets the process-wide kernel path (fast or reference) from train.kernels.
+void apply_kernel_path(const Recipe& recipe);
+
 // Resolves "auto" device/dtype, loads the model (NF4-quantized when quant.backbone is nf4), the
 // tokenizer and both datasets. Planning and adapters are separate (plan_session).
 TrainSession open_session(const Recipe& recipe);
