@@ -23,7 +23,7 @@
 
 #include "edgetune/adapt/adapters.h"
 #include "edgetune/core/error.h"
-#include "edgetune/kernels/cross_entropy.h"
+#include "ops/cross_entropy/cross_entropy.h"
 #include "edgetune/model/forward.h"
 #include "edgetune/model/model.h"
 #include "edgetune/train/causal_lm_loss.h"
@@ -84,7 +84,7 @@ torch::Tensor loss_whole_last_layer(const et::model::Model& m, const et::BatchTe
   const auto rows = b.target.slice(1, 1).reshape(-1).nonzero().squeeze(1);
   const auto x = h.slice(1, 0, h.size(1) - 1).reshape({-1, H}).index_select(0, rows);
   const auto y = b.ids.slice(1, 1).reshape(-1).index_select(0, rows);
-  return et::kernels::chunked_cross_entropy(x, m.lm_head, y, m.config.final_softcap);
+  return et::ops::chunked_cross_entropy(x, m.lm_head, y, m.config.final_softcap);
 }
 
 void last_layer_at_targets(benchmark::State& state, et::model::Model* m, const et::BatchTensors* batch) {

@@ -1,60 +1,51 @@
+// The chunked cross-entropy through the shared harness: every form (gradient in the forward for a
+// frozen head, recompute for a trainable one; the CUDA row kernel on a GPU) against the whole-logits
+// reference at odd sizes and chunkings, with and without softcapping; the reference's backward
+// against finite differences; bad targets.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
 
-#include "edgetune/kernels/cross_entropy.h"
+#include "ops/common/op_harness.h"
+#include "ops/cross_entropy/cross_entropy.h"
 
-namespace et::kernels {
 namespace {
 
-// Reference: full logits + torch's cross_entropy (sum reduction).
-torch::Tensor reference(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor& y, double cap) {
-  auto z = torch::matmul(h, w.t());
-  if (cap > 0) z = torch::tanh(z / cap) * cap;
-  return torch::nn::functional::cross_entropy(
-      z, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+using namespace et::ops::test;
+using et::ops::chunked_cross_entropy;
+
+OpCheck ce_check(double cap, int64_t chunk) {
+  return {"cross_entropy cap=" + std::to_string(cap) + " chunk=" + std::to_string(chunk),
+          [=](const std::vector<torch::Tensor>& x) {
+            return std::vector<torch::Tensor>{chunked_cross_entropy(x[0], x[1], x[2], cap, chunk)};
+          },
+          [=](const std::vector<torch::Tensor>& x) {
+            return std::vector<torch::Tensor>{et::ops::cross_entropy_ref(x[0], x[1], x[2], cap)};
+          }};
 }
 
-TEST(ChunkedCrossEntropy, ForwardMatchesFullLogitsOddSizes) {
-  torch::manual_seed(0);
-  for (double cap : {0.0, 5.0}) {
-    for (int64_t chunk : {1, 7, 33, 1000}) {
-      auto h = torch::randn({33, 31});
-      auto w = torch::randn({97, 31});
-      auto y = torch::randint(0, 97, {33}, torch::kLong);
-      auto a = chunked_cross_entropy(h, w, y, cap, chunk);
-      auto b = reference(h, w, y, cap);
-      EXPECT_NEAR(a.item<double>(), b.item<double>(), 1e-3 * std::abs(b.item<double>())) << cap << " " << chunk;
-    }
-  }
+OpCase ce_case(int64_t n, int64_t hidden, int64_t vocab, bool train_head) {
+  torch::manual_seed(n + vocab);
+  return {"rows=" + std::to_string(n) + " hidden=" + std::to_string(hidden) + " vocab=" + std::to_string(vocab) +
+              (train_head ? " trainable head" : " frozen head"),
+          {torch::randn({n, hidden}), torch::randn({vocab, hidden}) * 0.3, torch::randint(0, vocab, {n}, torch::kLong)},
+          {true, train_head, false},
+          {}};
 }
 
-TEST(ChunkedCrossEntropy, BackwardMatchesFiniteDifferences) {
-  torch::manual_seed(1);
-  for (double cap : {0.0, 3.0}) {
-    auto h = torch::randn({9, 5}, torch::kDouble).requires_grad_(true);
-    auto w = torch::randn({13, 5}, torch::kDouble).requires_grad_(true);
-    auto y = torch::randint(0, 13, {9}, torch::kLong);
-    auto loss = chunked_cross_entropy(h, w, y, cap, 4) * 0.7;
-    loss.backward();
-    const double eps = 1e-6;
-    for (auto* t : {&h, &w}) {
-      auto grad = t->grad().clone();
-      auto flat = t->detach().view(-1);
-      for (int64_t i = 0; i < flat.numel(); i += 3) {
-        double orig = flat[i].item<double>();
-        torch::NoGradGuard g;
-        flat[i] = orig + eps;
-        double lp = (reference(h, w, y, cap) * 0.7).item<double>();
-        flat[i] = orig - eps;
-        double lm = (reference(h, w, y, cap) * 0.7).item<double>();
-        flat[i] = orig;
-        EXPECT_NEAR(grad.view(-1)[i].item<double>(), (lp - lm) / (2 * eps), 1e-6) << "cap " << cap << " i " << i;
-      }
-    }
-  }
+TEST(CrossEntropy, EveryFormMatchesTheReferenceAtOddSizes) {
+  for (const auto& dev : devices())
+    for (auto dt : {torch::kFloat32, torch::kBFloat16})
+      for (double cap : {0.0, 5.0})
+        for (bool train_head : {false, true})
+          for (auto [n, vocab] : std::vector<std::pair<int64_t, int64_t>>{{1, 97}, {31, 4096}, {33, 4097}, {4097, 97}})
+            for (int64_t chunk : {int64_t{0}, int64_t{7}})
+              expect_matches_reference(ce_check(cap, chunk), ce_case(n, 31, vocab, train_head), dt, dev);
 }
 
-TEST(ChunkedCrossEntropy, FrozenWeightGetsNoGradient) {
+TEST(CrossEntropy, ReferenceBackwardMatchesFiniteDifferences) {
+  for (double cap : {0.0, 3.0}) expect_reference_gradients_match_finite_differences(ce_check(cap, 4), ce_case(9, 5, 13, true));
+}
+
+TEST(CrossEntropy, FrozenHeadGetsNoGradientAndBadTargetsAreRefused) {
   auto h = torch::randn({4, 3}).requires_grad_(true);
   auto w = torch::randn({6, 3});
   auto y = torch::tensor({0, 5, 2, 1}, torch::kLong);
@@ -64,5 +55,13 @@ TEST(ChunkedCrossEntropy, FrozenWeightGetsNoGradient) {
   EXPECT_THROW(chunked_cross_entropy(h, w, torch::tensor({0, 6, 2, 1}, torch::kLong)), std::exception);
 }
 
+TEST(CrossEntropy, WithoutGradientsOnlyTheLossIsComputed) {
+  auto h = torch::randn({33, 7});
+  auto w = torch::randn({50, 7});
+  auto y = torch::randint(0, 50, {33}, torch::kLong);
+  torch::NoGradGuard g;
+  EXPECT_NEAR(chunked_cross_entropy(h, w, y, 0.0, 8).item<double>(), et::ops::cross_entropy_ref(h, w, y).item<double>(),
+              1e-4);
+}
+
 }  // namespace
-}  // namespace et::kernels
