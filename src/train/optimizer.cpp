@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "edgetune/core/error.h"
+#include "ops/adamw/adamw.h"
 
 namespace et {
 
@@ -15,24 +16,14 @@ AdamW::AdamW(std::vector<NamedParam> params, AdamWOptions options) : params_(std
   }
 }
 
-void AdamW::step(double lr) {
+void AdamW::step(double lr, const torch::Tensor& grad_scale) {
   ++t_;
-  const double bc1 = 1.0 - std::pow(o_.beta1, static_cast<double>(t_));
-  const double bc2 = 1.0 - std::pow(o_.beta2, static_cast<double>(t_));
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    torch::Tensor p = params_[i].param;
-    torch::Tensor g = p.grad();
-    if (!g.defined()) continue;
-    torch::Tensor g32 = g.to(torch::kFloat32);
-    torch::Tensor p32 = p.scalar_type() == torch::kFloat32 ? p : p.to(torch::kFloat32);
-    if (o_.weight_decay != 0) p32.mul_(1.0 - lr * o_.weight_decay);
-    m_[i].mul_(o_.beta1).add_(g32, 1.0 - o_.beta1);
-    v_[i].mul_(o_.beta2).addcmul_(g32, g32, 1.0 - o_.beta2);
-    torch::Tensor denom = (v_[i] / bc2).sqrt_().add_(o_.eps);
-    p32.addcdiv_(m_[i], denom, -lr / bc1);
-    if (p32.data_ptr() != p.data_ptr()) p.copy_(p32);
+  std::vector<torch::Tensor> p, g;
+  for (const auto& np : params_) {
+    p.push_back(np.param);
+    g.push_back(np.param.grad());
   }
+  ops::adamw_update(p, g, m_, v_, {lr, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, t_}, grad_scale);
 }
 
 void AdamW::zero_grad() {
@@ -64,21 +55,24 @@ void AdamW::load_state(const std::vector<std::pair<std::string, torch::Tensor>>&
 }
 
 double clip_grad_norm(const std::vector<NamedParam>& params, double max_norm) {
+  const GradClip c = grad_clip(params, max_norm);
   torch::NoGradGuard no_grad;
-  double sq = 0;
-  for (const auto& p : params) {
-    const auto& g = p.param.grad();
-    if (g.defined()) sq += g.to(torch::kFloat32).pow(2).sum().item<double>();
-  }
-  const double norm = std::sqrt(sq);
-  if (max_norm > 0 && norm > max_norm) {
-    const double scale = max_norm / (norm + 1e-6);
+  const double norm = c.norm.item<double>();
+  if (max_norm > 0 && norm > max_norm)
     for (const auto& p : params) {
       auto g = p.param.grad();
-      if (g.defined()) g.mul_(scale);
+      if (g.defined()) g.mul_(c.scale.to(g.device(), g.scalar_type()));
     }
-  }
   return norm;
+}
+
+GradClip grad_clip(const std::vector<NamedParam>& params, double max_norm) {
+  std::vector<torch::Tensor> g;
+  for (const auto& p : params) g.push_back(p.param.grad());
+  GradClip c;
+  c.norm = ops::global_grad_norm(g);
+  c.scale = ops::clip_scale(c.norm, max_norm);
+  return c;
 }
 
 double schedule_lr(const std::string& kind, double lr, int step, int warmup, int total, double min_ratio) {

@@ -25,8 +25,10 @@ struct AdamWOptions {
 class AdamW {
  public:
   AdamW(std::vector<NamedParam> params, AdamWOptions options);
-  // One update with learning rate lr; parameters without a gradient are left alone.
-  void step(double lr);
+  // One update with learning rate lr; parameters without a gradient are left alone. The
+  // gradients are multiplied by grad_scale first (a float32 scalar on their device, or undefined
+  // for 1: the clipping factor, kept on the device). One pass over every tensor (ops/adamw).
+  void step(double lr, const torch::Tensor& grad_scale = {});
   // Sets every gradient to undefined (frees the memory).
   void zero_grad();
   int64_t step_count() const { return t_; }
@@ -45,6 +47,14 @@ class AdamW {
 // Scales gradients so their global L2 norm is at most max_norm (if max_norm > 0); returns the norm
 // before clipping (as torch.nn.utils.clip_grad_norm_).
 double clip_grad_norm(const std::vector<NamedParam>& params, double max_norm);
+
+// The same without touching the gradients or syncing: the global norm and the factor that clips
+// them, min(1, max_norm / (norm + 1e-6)), both float32 scalars on the gradients' device (for
+// AdamW::step's grad_scale).
+struct GradClip {
+  torch::Tensor norm, scale;
+};
+GradClip grad_clip(const std::vector<NamedParam>& params, double max_norm);
 
 // Learning rate at optimizer step `step` (0-based): linear warmup from lr/warmup to lr over
 // `warmup` steps, then cosine or linear decay to lr*min_ratio at `total` steps, or constant.
