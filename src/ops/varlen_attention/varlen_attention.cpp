@@ -1,0 +1,91 @@
+// Dispatch, sequence offsets and the reference of varlen attention (varlen_attention.h).
+#include "ops/varlen_attention/varlen_attention.h"
+
+#include <limits>
+
+#include "edgetune/core/error.h"
+#include "ops/common/kernel_path.h"
+
+namespace et::ops {
+
+VarlenSeqs varlen_from_segments(const int32_t* segments, int64_t rows, int64_t len, torch::Device device) {
+  VarlenSeqs s;
+  s.cu.push_back(0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int32_t* row = segments + r * len;
+    for (int64_t t = 0; t < len; ++t) {
+      if (t > 0 && row[t] != row[t - 1]) s.cu.push_back(static_cast<int32_t>(r * len + t));
+    }
+    s.cu.push_back(static_cast<int32_t>((r + 1) * len));
+  }
+  for (size_t i = 1; i < s.cu.size(); ++i) s.max_len = std::max<int64_t>(s.max_len, s.cu[i] - s.cu[i - 1]);
+  s.cu_seqlens = torch::from_blob(s.cu.data(), {static_cast<int64_t>(s.cu.size())}, torch::kInt32).clone().to(device);
+  return s;
+}
+
+bool flash_varlen_usable(const torch::Tensor& q, const torch::Tensor& k, double softcap) {
+  if (softcap > 0 || !q.is_cuda()) return false;
+  if (q.scalar_type() != torch::kBFloat16 && q.scalar_type() != torch::kFloat16) return false;
+  const int64_t d = q.size(-1);
+  if (d % 8 != 0 || d > 256 || k.size(-1) != d) return false;
+  return detail::flash_varlen_registered();
+}
+
+namespace {
+
+void check_args(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const VarlenSeqs& s) {
+  const char* where = "varlen_attention";
+  ET_CHECK(q.dim() == 3 && k.dim() == 3 && v.dim() == 3, where, "q, k, v must be [tokens, heads, head_dim], got ",
+           q.sizes(), ", ", k.sizes(), ", ", v.sizes());
+  ET_CHECK(k.sizes() == v.sizes(), where, "k ", k.sizes(), " and v ", v.sizes(), " differ");
+  ET_CHECK(q.size(0) == k.size(0) && q.size(2) == k.size(2), where, "q ", q.sizes(), " and k ", k.sizes(),
+           " do not fit");
+  ET_CHECK(k.size(1) > 0 && q.size(1) % k.size(1) == 0, where, q.size(1), " query heads is not a multiple of ",
+           k.size(1), " key/value heads");
+  ET_CHECK(s.total() == q.size(0), where, "the sequences cover ", s.total(), " tokens, q has ", q.size(0));
+}
+
+}  // namespace
+
+torch::Tensor varlen_attention_ref(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                   const VarlenSeqs& seqs, double scale, int64_t window) {
+  check_args(q, k, v, seqs);
+  const int64_t rep = q.size(1) / k.size(1);
+  const auto f32 = q.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  std::vector<torch::Tensor> outs;
+  for (size_t s = 0; s + 1 < seqs.cu.size(); ++s) {
+    const int64_t b = seqs.cu[s], e = seqs.cu[s + 1], n = e - b;
+    if (n == 0) continue;
+    auto qs = q.slice(0, b, e).transpose(0, 1).to(f32);                                   // [Hq, n, D]
+    auto ks = k.slice(0, b, e).transpose(0, 1).repeat_interleave(rep, 0).to(f32);         // [Hq, n, D]
+    auto vs = v.slice(0, b, e).transpose(0, 1).repeat_interleave(rep, 0).to(f32);
+    auto scores = torch::matmul(qs, ks.transpose(1, 2)) * scale;                          // [Hq, n, n]
+    auto opts = torch::TensorOptions().dtype(torch::kInt64).device(q.device());
+    auto i = torch::arange(n, opts).unsqueeze(1), j = torch::arange(n, opts).unsqueeze(0);
+    auto allowed = j <= i;
+    if (window > 0) allowed = allowed.logical_and(i - j < window);
+    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+    outs.push_back(torch::matmul(torch::softmax(scores, -1), vs).transpose(0, 1).to(q.scalar_type()));
+  }
+  return torch::cat(outs, 0);
+}
+
+torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const VarlenSeqs& seqs, double scale, int64_t window) {
+  check_args(q, k, v, seqs);
+  if (kernel_path() == KernelPath::fast && flash_varlen_usable(q, k, 0.0))
+    return detail::varlen_attention_flash(q, k, v, seqs, scale, window);
+  return varlen_attention_ref(q, k, v, seqs, scale, window);
+}
+
+#ifndef EDGETUNE_TORCH_CUDA
+namespace detail {
+bool flash_varlen_registered() { return false; }
+torch::Tensor varlen_attention_flash(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                                     const VarlenSeqs&, double, int64_t) {
+  fail("varlen_attention", "the flash kernel needs a CUDA build of libtorch");
+}
+}  // namespace detail
+#endif
+
+}  // namespace et::ops

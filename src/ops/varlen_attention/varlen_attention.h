@@ -1,0 +1,59 @@
+// Causal attention over packed sequences given by cumulative offsets (no [B, 1, T, T] mask).
+//
+// Tokens of all sequences lie back to back: q [N, Hq, D], k, v [N, Hkv, D] with Hq a multiple of
+// Hkv (query head h reads key/value head h / (Hq / Hkv)). Sequence s holds tokens
+// [cu[s], cu[s+1]). Within a sequence, query i attends to keys j with j <= i and, with a window
+// w > 0, i - j < w:
+//   out_i = sum_j softmax_j(scale * q_i . k_j) v_j                     (softmax in float32)
+// Backward (P = softmax, dO the upstream gradient, delta_i = sum_d dO_i O_i):
+//   dV_j = sum_i P_ij dO_i,  dP_ij = dO_i . V_j,  dS_ij = P_ij (dP_ij - delta_i),
+//   dQ_i = scale sum_j dS_ij K_j,  dK_j = scale sum_i dS_ij Q_i    (summed over the query heads of a KV head).
+//
+// Fast path: the FlashAttention-2 kernels that a CUDA libtorch (>= 2.1) carries, in their
+// variable-length form (cumulative sequence offsets, native grouped-query heads, sliding
+// window), called through the dispatcher by schema argument names, so the call does not depend on
+// one libtorch version's C++ signature. bfloat16/float16, head_dim a multiple of 8 up to 256.
+// Reference: per sequence, explicit scores with the causal (and window) mask in float32 and
+// autograd, any device and dtype.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace et::ops {
+
+// Sequence boundaries of packed rows: cu_seqlens [S + 1] int32 on the compute device, cu on the
+// host, the longest sequence.
+struct VarlenSeqs {
+  torch::Tensor cu_seqlens;
+  std::vector<int32_t> cu;
+  int64_t max_len = 0;
+  int64_t total() const { return cu.empty() ? 0 : cu.back(); }
+};
+
+// From [rows, len] segment ids (row-major, host): every maximal run of one id within a row is a
+// sequence (padding runs, id -1, are sequences of their own: they attend only among themselves).
+VarlenSeqs varlen_from_segments(const int32_t* segments, int64_t rows, int64_t len, torch::Device device);
+
+// True when the flash kernel can run q, k, v (CUDA libtorch with the op, CUDA tensors of
+// bfloat16/float16, head_dim % 8 == 0 and <= 256) and no softcapping is asked for.
+bool flash_varlen_usable(const torch::Tensor& q, const torch::Tensor& k, double softcap);
+
+// The op (differentiable in q, k, v). Fast path when flash_varlen_usable and the kernel path is
+// fast, else the reference. Returns [N, Hq, D] in q's dtype.
+torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const VarlenSeqs& seqs, double scale, int64_t window = 0);
+
+// The reference: explicit per-sequence attention in float32 (autograd).
+torch::Tensor varlen_attention_ref(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                   const VarlenSeqs& seqs, double scale, int64_t window = 0);
+
+namespace detail {
+// The flash call itself (CUDA libtorch builds; elsewhere it throws).
+torch::Tensor varlen_attention_flash(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                     const VarlenSeqs& seqs, double scale, int64_t window);
+bool flash_varlen_registered();
+}  // namespace detail
+
+}  // namespace et::ops
