@@ -5,6 +5,7 @@
 #include "edgetune/kernels/rmsnorm.h"
 #include "edgetune/model/forward.h"
 #include "edgetune/model/linear.h"
+#include "ops/rope/rope.h"
 
 namespace et::model {
 
@@ -23,7 +24,28 @@ torch::Tensor mlp(const DecoderLayer& l, const torch::Tensor& h, Activation a) {
   return linear_forward(l.down_proj, activation(linear_forward(l.gate_proj, h), a) * linear_forward(l.up_proj, h));
 }
 
+// Attention over packed sequences on the flat [B*T, heads, D] layout: RoPE fused, the flash
+// kernel with sequence offsets, no transposes and no mask.
+torch::Tensor self_attention_varlen(const Model& m, const DecoderLayer& l, const torch::Tensor& h, const LayerInputs& in) {
+  const ModelConfig& c = m.config;
+  const int64_t B = h.size(0), T = h.size(1), D = c.head_dim;
+  torch::Tensor q = linear_forward(l.q_proj, h).view({B * T, c.num_heads, D});
+  torch::Tensor k = linear_forward(l.k_proj, h).view({B * T, c.num_kv_heads, D});
+  torch::Tensor v = linear_forward(l.v_proj, h).view({B * T, c.num_kv_heads, D});
+  if (c.qk_norm) {
+    q = kernels::rmsnorm(q, l.q_norm, c.rms_norm_eps, c.norm_offset());
+    k = kernels::rmsnorm(k, l.k_norm, c.rms_norm_eps, c.norm_offset());
+  }
+  const bool sliding = l.type == LayerType::sliding_attention;
+  const torch::Tensor& inv_freq = sliding ? m.inv_freq_sliding : m.inv_freq_full;
+  q = ops::rope(q, *in.flat_positions, inv_freq);
+  k = ops::rope(k, *in.flat_positions, inv_freq);
+  torch::Tensor a = ops::varlen_attention(q, k, v, *in.varlen, c.attn_scale, sliding ? c.sliding_window : 0);
+  return linear_forward(l.o_proj, a.view({B, T, c.num_heads * D}));
+}
+
 torch::Tensor self_attention(const Model& m, const DecoderLayer& l, const torch::Tensor& h, const LayerInputs& in) {
+  if (in.varlen) return self_attention_varlen(m, l, h, in);
   const ModelConfig& c = m.config;
   const int64_t B = h.size(0), T = h.size(1), D = c.head_dim;
   const torch::Tensor hq = in.queries ? gather_positions(h, *in.queries) : h;

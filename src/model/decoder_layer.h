@@ -6,6 +6,7 @@
 #include "edgetune/model/kv_cache.h"
 #include "edgetune/model/model.h"
 #include "edgetune/model/rope.h"
+#include "ops/varlen_attention/varlen_attention.h"
 
 namespace et::model {
 
@@ -19,6 +20,10 @@ struct LayerInputs {
   AttentionImpl attention = AttentionImpl::automatic;
   const torch::Tensor* queries = nullptr;
   const RopeTables* query_rope = nullptr;
+  // Varlen mode (forward.h, uses_varlen_attention): tokens flattened to [B*T], their RoPE positions
+  // [B*T]; rope, mask and queries are unused.
+  const ops::VarlenSeqs* varlen = nullptr;
+  const torch::Tensor* flat_positions = nullptr;
 };
 
 torch::Tensor decoder_layer_forward(const Model& model, const DecoderLayer& layer, const torch::Tensor& x,

@@ -5,16 +5,19 @@
 #include "decoder_layer.h"
 #include "edgetune/core/error.h"
 #include "edgetune/kernels/rmsnorm.h"
+#include "ops/common/kernel_path.h"
 
 namespace et::model {
 
-torch::Tensor embed(const Model& m, const torch::Tensor& ids) {
+torch::Tensor embed(const Model& m, const torch::Tensor& ids, bool check_ids) {
   ET_CHECK(ids.dim() == 2, "model", "input ids should be [batch, seq], got ", ids.sizes());
   ET_CHECK(ids.size(1) > 0, "model", "input ids are empty");
   ET_CHECK(ids.scalar_type() == torch::kInt64, "model", "input ids should be int64, got ", ids.scalar_type());
-  const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
-  ET_CHECK(lo >= 0 && hi < m.config.vocab_size, "model", "token id ", lo < 0 ? lo : hi,
-           " is outside the vocabulary [0, ", m.config.vocab_size, ")");
+  if (check_ids) {
+    const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+    ET_CHECK(lo >= 0 && hi < m.config.vocab_size, "model", "token id ", lo < 0 ? lo : hi,
+             " is outside the vocabulary [0, ", m.config.vocab_size, ")");
+  }
   torch::Tensor x = torch::embedding(m.embed_tokens, ids.to(m.device));
   if (m.config.embed_scale != 1.0)  // Gemma: the float32 scale is cast to the compute dtype first
     x = x * torch::scalar_tensor(static_cast<float>(m.config.embed_scale), torch::kFloat32)
@@ -49,6 +52,13 @@ void check_hidden(const Model& m, const torch::Tensor& hidden, const ForwardInpu
 
 }  // namespace
 
+bool uses_varlen_attention(const Model& m, const ForwardInputs& in) {
+  if (!in.varlen || in.cache || ops::kernel_path() != ops::KernelPath::fast) return false;
+  if (!m.device.is_cuda() || (m.dtype != torch::kBFloat16 && m.dtype != torch::kFloat16)) return false;
+  if (m.config.attn_softcap > 0 || m.config.head_dim % 8 != 0 || m.config.head_dim > 256) return false;
+  return ops::detail::flash_varlen_registered();
+}
+
 torch::Tensor forward_layers(const Model& m, const torch::Tensor& hidden, int begin, int end,
                              const ForwardInputs& in) {
   const int n = static_cast<int>(m.layers.size());
@@ -66,12 +76,24 @@ torch::Tensor forward_layers(const Model& m, const torch::Tensor& hidden, int be
     ET_CHECK(!in.segment_ids.defined(), "model", "segment ids cannot be combined with a KV cache");
   }
   const torch::Tensor positions = layer_positions(m, B, T, offset, in);
+  torch::Tensor x = hidden;
+  if (uses_varlen_attention(m, in)) {
+    ET_CHECK(in.varlen->total() == B * T, "model", "the packed sequences cover ", in.varlen->total(),
+             " tokens, the batch has ", B * T);
+    const torch::Tensor flat = positions.reshape({-1}).contiguous();
+    for (int l = begin; l < end; ++l) {
+      LayerInputs li;
+      li.varlen = in.varlen;
+      li.flat_positions = &flat;
+      x = decoder_layer_forward(m, m.layers[static_cast<size_t>(l)], x, li);
+    }
+    return x;
+  }
 
   // Tables and masks per attention type, built only for the types present in the range.
   RopeTables rope[2];
   AttentionMask mask[2];
   bool built[2] = {false, false};
-  torch::Tensor x = hidden;
   for (int l = begin; l < end; ++l) {
     const DecoderLayer& layer = m.layers[static_cast<size_t>(l)];
     const int t = layer.type == LayerType::sliding_attention ? 1 : 0;

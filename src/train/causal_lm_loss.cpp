@@ -6,7 +6,7 @@
 
 #include "edgetune/core/error.h"
 #include "edgetune/kernels/backward_counter.h"
-#include "edgetune/kernels/cross_entropy.h"
+#include "ops/cross_entropy/cross_entropy.h"
 #include "edgetune/model/forward.h"
 #include "edgetune/model/model.h"
 
@@ -27,7 +27,46 @@ BatchTensors to_tensors(const Batch& b, torch::Device device) {
                  .to(device);
   t.num_targets = b.num_targets;
   for (auto s : b.segments) t.num_tokens += s >= 0;
+  t.loss = loss_positions(b, device);
+  if (device.is_cuda()) t.varlen = std::make_shared<ops::VarlenSeqs>(ops::varlen_from_segments(b.segments.data(), b.rows, b.len, device));
+  int64_t lo = 0, hi = 0;
+  for (int32_t id : b.ids) {
+    lo = std::min<int64_t>(lo, id);
+    hi = std::max<int64_t>(hi, id);
+  }
+  ET_CHECK(lo >= 0, "train", "token id ", lo, " is negative");
+  t.max_id = hi;
   return t;
+}
+
+LossPositions loss_positions(const Batch& b, torch::Device device) {
+  // Position t predicts token t + 1, so it is read when token t + 1 is a target.
+  std::vector<int64_t> count(static_cast<size_t>(b.rows), 0);
+  int64_t q = 0;
+  for (int r = 0; r < b.rows; ++r) {
+    for (int t = 0; t + 1 < b.len; ++t) count[static_cast<size_t>(r)] += b.target[static_cast<size_t>(r * b.len + t + 1)] != 0;
+    q = std::max(q, count[static_cast<size_t>(r)]);
+  }
+  std::vector<int64_t> queries(static_cast<size_t>(b.rows * q), 0), slots, labels;
+  for (int r = 0; r < b.rows; ++r) {
+    int64_t k = 0;
+    for (int t = 0; t + 1 < b.len; ++t) {
+      const size_t next = static_cast<size_t>(r * b.len + t + 1);
+      if (!b.target[next]) continue;
+      queries[static_cast<size_t>(r * q + k)] = t;
+      slots.push_back(r * q + k);
+      labels.push_back(b.ids[next]);
+      ++k;
+    }
+  }
+  auto up = [&](std::vector<int64_t>& v, std::vector<int64_t> shape) {
+    return torch::from_blob(v.data(), shape, torch::kInt64).clone().to(device);
+  };
+  LossPositions p;
+  p.queries = up(queries, {b.rows, q});
+  p.slots = up(slots, {static_cast<int64_t>(slots.size())});
+  p.labels = up(labels, {static_cast<int64_t>(labels.size())});
+  return p;
 }
 
 namespace {
@@ -36,16 +75,19 @@ namespace {
 // them in backward. Parameter gradients accumulate through the inner backward call (the layer's
 // adapter tensors are leaves captured by the layer), so only `hidden` is an input here.
 struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+  // varlen: the address of the batch's ops::VarlenSeqs (or 0), which outlives the backward.
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& hidden,
                                const model::Model* m, int64_t layer, const torch::Tensor& positions,
-                               const torch::Tensor& segments) {
+                               const torch::Tensor& segments, int64_t varlen) {
     ctx->save_for_backward({hidden, positions, segments});
     ctx->saved_data["layer"] = layer;
     ctx->saved_data["model"] = reinterpret_cast<int64_t>(m);
+    ctx->saved_data["varlen"] = varlen;
     torch::NoGradGuard no_grad;
     model::ForwardInputs in;
     in.positions = positions;
     in.segment_ids = segments;
+    in.varlen = reinterpret_cast<const ops::VarlenSeqs*>(varlen);
     return model::forward_layers(*m, hidden, static_cast<int>(layer), static_cast<int>(layer) + 1, in);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -57,6 +99,7 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     model::ForwardInputs in;
     in.positions = saved[1];
     in.segment_ids = saved[2];
+    in.varlen = reinterpret_cast<const ops::VarlenSeqs*>(ctx->saved_data["varlen"].toInt());
     torch::Tensor y;
     {
       torch::AutoGradMode grad(true);
@@ -64,7 +107,7 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
       y = model::forward_layers(*m, x, layer, layer + 1, in);
     }
     torch::autograd::backward({y}, {grad_out[0]});
-    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -75,10 +118,13 @@ torch::Tensor forward_below_cut(const model::Model& m, const BatchTensors& b, co
   model::ForwardInputs in;
   in.positions = b.positions;
   in.segment_ids = b.segments;
+  in.varlen = b.varlen.get();
   torch::Tensor hidden;
   {
     torch::AutoGradMode grad(o.embeddings_trainable && torch::GradMode::is_enabled());
-    hidden = model::embed(m, b.ids);
+    ET_CHECK(b.max_id < m.config.vocab_size, "train", "token id ", b.max_id, " is outside the vocabulary [0, ",
+             m.config.vocab_size, ")");
+    hidden = model::embed(m, b.ids, /*check_ids=*/b.max_id < 0);
   }
   // Each layer runs under its tag, so the backward counters can attribute work to layers.
   for (int l = 0; l < cut; ++l) {
@@ -110,7 +156,9 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
   model::ForwardInputs in;
   in.positions = b.positions;
   in.segment_ids = b.segments;
-  const LossPositions lp = loss_positions(b);
+  in.varlen = b.varlen.get();
+  const bool host_positions = b.loss.slots.defined();
+  const LossPositions lp = host_positions ? b.loss : loss_positions(b);
   if (lp.slots.numel() == 0) return torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(m.device));
   // Layers [from, L-1) run whole here; the last one only at the positions the loss reads.
   torch::Tensor hidden;
@@ -131,7 +179,8 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
     // The first layer above the cut is never checkpointed: its input needs no gradient, and a
     // checkpointed layer needs one to be reached in backward.
     if (o.grad_checkpoint && hidden.requires_grad() && torch::GradMode::is_enabled())
-      hidden = CheckpointedLayer::apply(hidden, &m, static_cast<int64_t>(l), b.positions, b.segments);
+      hidden = CheckpointedLayer::apply(hidden, &m, static_cast<int64_t>(l), b.positions, b.segments,
+                                        reinterpret_cast<int64_t>(in.varlen));
     else
       hidden = model::forward_layers(m, hidden, l, l + 1, in);
   }
@@ -141,11 +190,18 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
   } else {
     kernels::LayerTagScope tag(L - 1);
     torch::AutoGradMode grad(torch::GradMode::is_enabled() && cut < L);  // the last layer may be below the cut
-    at = model::forward_layer_at(m, hidden, L - 1, lp.queries, in);
+    // With the flash kernel and most positions read, the whole layer then a gather costs less
+    // than the query-subset layer's masked attention.
+    if (model::uses_varlen_attention(m, in) && 2 * lp.queries.size(1) > hidden.size(1))
+      at = model::gather_positions(model::forward_layers(m, hidden, L - 1, L, in), lp.queries);
+    else
+      at = model::forward_layer_at(m, hidden, L - 1, lp.queries, in);
   }
   const int64_t H = at.size(-1);
   auto h = model::final_norm(m, at).reshape({-1, H}).index_select(0, lp.slots);
-  return kernels::chunked_cross_entropy(h, m.lm_head, lp.labels, m.config.final_softcap);
+  // Labels computed on the host come from ids checked there against the vocabulary.
+  return ops::chunked_cross_entropy(h, m.lm_head, lp.labels, m.config.final_softcap, 0,
+                                    /*check_targets=*/!(host_positions && b.max_id >= 0));
 }
 
 }  // namespace et

@@ -21,6 +21,7 @@
 #include "edgetune/core/log.h"
 #include "edgetune/core/progress.h"
 #include "edgetune/data/trajectory.h"
+#include "ops/common/kernel_path.h"
 #include "edgetune/model/forward.h"
 #include "edgetune/model/model_files.h"
 #include "edgetune/train/causal_lm_loss.h"
@@ -70,8 +71,13 @@ double peak_memory_mb(torch::Device device) {
   return 0;
 }
 
+void apply_kernel_path(const Recipe& recipe) {
+  ops::set_kernel_path(ops::parse_kernel_path(recipe.train.kernels, "train.kernels"));
+}
+
 TrainSession open_session(const Recipe& recipe) {
   validate_recipe(recipe);
+  apply_kernel_path(recipe);
   TrainSession s;
   s.recipe = recipe;
   s.recipe_yaml = recipe_to_yaml(recipe);
@@ -189,7 +195,9 @@ StepStats train_step(TrainSession& s, BatchStream& stream, AdamW& opt, double lr
     micro.push_back(stream.next());
     st.targets += micro.back().num_targets;
   }
-  double loss_sum = 0;
+  // The loss sum, the gradient norm and the clipping factor stay on the device: the step syncs
+  // once, at its end, to read the loss and the norm.
+  torch::Tensor loss_sum;
   for (size_t k = 0; k < micro.size(); ++k) {
     if (micro[k].num_targets == 0) continue;
     torch::manual_seed(static_cast<uint64_t>(R.train.seed) * 1000003ull + static_cast<uint64_t>(seed_step) * 131ull + k);
@@ -198,12 +206,14 @@ StepStats train_step(TrainSession& s, BatchStream& stream, AdamW& opt, double lr
     st.tokens += bt.num_tokens;
     torch::Tensor ls = causal_lm_loss_sum(s.model, bt, lo);
     (ls / static_cast<double>(st.targets)).backward();  // token-normalized over the whole step
-    loss_sum += ls.item<double>();
+    loss_sum = loss_sum.defined() ? loss_sum + ls.detach() : ls.detach();
   }
   if (st.targets > 0) {
-    st.grad_norm = clip_grad_norm(s.params, R.train.max_grad_norm);
-    opt.step(lr);
-    st.loss = loss_sum / static_cast<double>(st.targets);
+    const GradClip clip = grad_clip(s.params, R.train.max_grad_norm);
+    opt.step(lr, clip.scale);
+    const torch::Tensor host = torch::stack({loss_sum.to(torch::kFloat32), clip.norm.to(torch::kFloat32)}).to(torch::kCPU);
+    st.loss = static_cast<double>(host[0].item<float>()) / static_cast<double>(st.targets);
+    st.grad_norm = host[1].item<float>();
   }
   opt.zero_grad();
   return st;

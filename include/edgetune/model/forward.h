@@ -14,6 +14,7 @@
 #include "edgetune/model/attention.h"
 #include "edgetune/model/kv_cache.h"
 #include "edgetune/model/model.h"
+#include "ops/varlen_attention/varlen_attention.h"
 
 namespace et::model {
 
@@ -27,11 +28,20 @@ struct ForwardInputs {
   // When set, keys/values are appended to it and queries attend to everything cached before.
   KVCache* cache = nullptr;
   AttentionImpl attention = AttentionImpl::automatic;
+  // The rows' sequences (the runs of segment_ids, or one per row) as cumulative offsets: when set
+  // and uses_varlen_attention() holds, attention runs the flash kernel over them with RoPE fused
+  // on the flat [B*T, heads, head_dim] layout, and no mask or RoPE table is built.
+  const ops::VarlenSeqs* varlen = nullptr;
 };
 
+// True when forward_layers runs attention over in.varlen with the flash kernel: varlen set, no
+// cache, the fast kernel path, a CUDA bfloat16/float16 model without attention softcapping.
+bool uses_varlen_attention(const Model& model, const ForwardInputs& in);
+
 // input_ids [B, T] int64 -> [B, T, hidden] in the model's dtype (Gemma: times sqrt(hidden)).
-// Ids outside the vocabulary are an error.
-torch::Tensor embed(const Model& model, const torch::Tensor& input_ids);
+// Ids outside the vocabulary are an error (check_ids: checked here, a device sync; callers that
+// checked the ids on the host pass false).
+torch::Tensor embed(const Model& model, const torch::Tensor& input_ids, bool check_ids = true);
 
 // Runs decoder layers [begin, end) on hidden [B, T, hidden].
 torch::Tensor forward_layers(const Model& model, const torch::Tensor& hidden, int begin, int end,

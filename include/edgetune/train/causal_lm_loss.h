@@ -8,13 +8,23 @@
 #pragma once
 #include <torch/types.h>
 
+#include <memory>
+
 #include "edgetune/data/examples.h"
+#include "ops/varlen_attention/varlen_attention.h"
 
 namespace et::model {
 struct Model;
 }
 
 namespace et {
+
+// The positions the loss reads: position t where token t + 1 is a target. queries [B, Q] holds each
+// row's in order, padded with 0 (Q: the most in a row); slots [N] are the read ones in the flattened
+// [B * Q], row-major; labels [N] the tokens they predict.
+struct LossPositions {
+  torch::Tensor queries, slots, labels;
+};
 
 struct BatchTensors {
   torch::Tensor ids, positions, segments, target;  // [B, T]; target uint8/bool
@@ -23,6 +33,13 @@ struct BatchTensors {
   // When defined: [B, T, hidden], the hidden states entering the cut layer (train/cut_cache.h);
   // the loss then starts at the cut and runs nothing below it.
   torch::Tensor cut_hidden;
+  // Worked out on the host by to_tensors, so the step needs no device sync for them: the loss
+  // positions (slots undefined: computed on the device from target), the rows' sequences for
+  // varlen attention (CUDA devices), and whether every id was checked against the vocabulary
+  // (max_id >= 0: the largest id).
+  LossPositions loss;
+  std::shared_ptr<const ops::VarlenSeqs> varlen;
+  int64_t max_id = -1;
 };
 
 BatchTensors to_tensors(const Batch& b, torch::Device device);
@@ -36,13 +53,10 @@ struct LossOptions {
 // embed + layers [0, cut_layer) without autograd: the hidden states entering the cut layer.
 torch::Tensor forward_below_cut(const model::Model& model, const BatchTensors& batch, const LossOptions& options);
 
-// The positions the loss reads: position t where token t + 1 is a target. queries [B, Q] holds each
-// row's in order, padded with 0 (Q: the most in a row); slots [N] are the read ones in the flattened
-// [B * Q], row-major; labels [N] the tokens they predict.
-struct LossPositions {
-  torch::Tensor queries, slots, labels;
-};
+// LossPositions from the batch's target tensor (on its device).
 LossPositions loss_positions(const BatchTensors& batch);
+// The same from a host batch.
+LossPositions loss_positions(const Batch& batch, torch::Device device);
 
 // Sum over target tokens of -log p(token | prefix), float32 scalar (divide by the token count of
 // the optimizer step for a token-normalized loss).
