@@ -83,6 +83,18 @@ def main():
             continue
         print(f"| {g} | {d / 1e3 / s:.2f} | {100 * d / busy:.1f}% | {n // s} |")
     print()
+    # Host side: runtime calls that wait (syncs, pageable copies) and the launch count.
+    runtime = collections.defaultdict(lambda: [0.0, 0])
+    for e in events:
+        if e.get("cat") == "cuda_runtime" and e.get("ph") == "X":
+            runtime[e["name"]][0] += float(e.get("dur", 0))
+            runtime[e["name"]][1] += 1
+    if runtime:
+        print("| CUDA runtime call | host ms / step | calls / step |")
+        print("| --- | --- | --- |")
+        for name, (d, n) in sorted(runtime.items(), key=lambda kv: -kv[1][0])[:8]:
+            print(f"| {name} | {d / 1e3 / s:.2f} | {n // s} |")
+        print()
     print(f"Top {a.top} kernels:")
     print()
     print("| kernel | op | GPU ms / step | launches / step |")

@@ -2,6 +2,7 @@
 // through et::kernels::rmsnorm with the family's weight offset (Gemma: 1 + w).
 #include "decoder_layer.h"
 
+#include "edgetune/kernels/glu.h"
 #include "edgetune/kernels/rmsnorm.h"
 #include "edgetune/model/forward.h"
 #include "edgetune/model/linear.h"
@@ -20,8 +21,12 @@ torch::Tensor activation(const torch::Tensor& x, Activation a) {
   return x;
 }
 
+// down(act(gate(h)) * up(h)); SiLU and tanh-GELU through the fused gated-activation op.
 torch::Tensor mlp(const DecoderLayer& l, const torch::Tensor& h, Activation a) {
-  return linear_forward(l.down_proj, activation(linear_forward(l.gate_proj, h), a) * linear_forward(l.up_proj, h));
+  const torch::Tensor g = linear_forward(l.gate_proj, h), u = linear_forward(l.up_proj, h);
+  if (a == Activation::silu) return linear_forward(l.down_proj, kernels::glu(g, u, kernels::GluActivation::silu));
+  if (a == Activation::gelu_tanh) return linear_forward(l.down_proj, kernels::glu(g, u, kernels::GluActivation::gelu_tanh));
+  return linear_forward(l.down_proj, activation(g, a) * u);
 }
 
 // Attention over packed sequences on the flat [B*T, heads, D] layout: RoPE fused, the flash
