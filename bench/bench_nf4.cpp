@@ -14,8 +14,8 @@
 #include <cuda_runtime.h>
 #include <torch/cuda.h>
 
-#include "edgetune/cuda/check.h"
-#include "edgetune/cuda/nf4_dequant.h"
+#include "ops/common/device_count_cuda.h"
+#include "ops/nf4_dequant/nf4_dequant_cuda.h"
 #include "cuda_timer.h"
 #endif
 

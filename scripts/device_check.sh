@@ -33,8 +33,8 @@ else
   ctest --test-dir build-cuda -j 8 --output-on-failure -LE peft > "$OUT/ctest.log" 2>&1
   stamp "ctest exit $?"
   grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)" "$OUT/ctest.log"
-  build-cuda/tests/cuda/test_cuda > "$OUT/test_cuda.log" 2>&1
-  stamp "test_cuda exit $?: $(grep -cE '^\[       OK \]' "$OUT/test_cuda.log") passed, $(grep -cE '^\[  SKIPPED \]' "$OUT/test_cuda.log") skipped"
+  build-cuda/tests/test_ops > "$OUT/test_cuda.log" 2>&1
+  stamp "test_ops exit $?: $(grep -cE '^\[       OK \]' "$OUT/test_cuda.log") passed, $(grep -cE '^\[  SKIPPED \]' "$OUT/test_cuda.log") skipped"
   build-cuda/tests/test_model --gtest_filter='Cuda*:*Gpu*:*Sdpa*' > "$OUT/test_model_gpu.log" 2>&1
   stamp "GPU model tests exit $?"; grep -E "^\[ +(OK|FAILED|SKIPPED) +\]|max abs" "$OUT/test_model_gpu.log" | head -30
 

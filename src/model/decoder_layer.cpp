@@ -1,9 +1,9 @@
 // One decoder block (Llama / Qwen2 / Qwen3 / Gemma 3), formulas in forward.h. Every RMSNorm goes
-// through et::kernels::rmsnorm with the family's weight offset (Gemma: 1 + w).
+// through et::ops::rmsnorm with the family's weight offset (Gemma: 1 + w).
 #include "decoder_layer.h"
 
-#include "edgetune/kernels/glu.h"
-#include "edgetune/kernels/rmsnorm.h"
+#include "ops/glu/glu.h"
+#include "ops/rmsnorm/rmsnorm.h"
 #include "edgetune/model/forward.h"
 #include "edgetune/model/linear.h"
 #include "ops/rope/rope.h"
@@ -24,8 +24,8 @@ torch::Tensor activation(const torch::Tensor& x, Activation a) {
 // down(act(gate(h)) * up(h)); SiLU and tanh-GELU through the fused gated-activation op.
 torch::Tensor mlp(const DecoderLayer& l, const torch::Tensor& h, Activation a) {
   const torch::Tensor g = linear_forward(l.gate_proj, h), u = linear_forward(l.up_proj, h);
-  if (a == Activation::silu) return linear_forward(l.down_proj, kernels::glu(g, u, kernels::GluActivation::silu));
-  if (a == Activation::gelu_tanh) return linear_forward(l.down_proj, kernels::glu(g, u, kernels::GluActivation::gelu_tanh));
+  if (a == Activation::silu) return linear_forward(l.down_proj, ops::glu(g, u, ops::GluActivation::silu));
+  if (a == Activation::gelu_tanh) return linear_forward(l.down_proj, ops::glu(g, u, ops::GluActivation::gelu_tanh));
   return linear_forward(l.down_proj, activation(g, a) * u);
 }
 
@@ -38,8 +38,8 @@ torch::Tensor self_attention_varlen(const Model& m, const DecoderLayer& l, const
   torch::Tensor k = linear_forward(l.k_proj, h).view({B * T, c.num_kv_heads, D});
   torch::Tensor v = linear_forward(l.v_proj, h).view({B * T, c.num_kv_heads, D});
   if (c.qk_norm) {
-    q = kernels::rmsnorm(q, l.q_norm, c.rms_norm_eps, c.norm_offset());
-    k = kernels::rmsnorm(k, l.k_norm, c.rms_norm_eps, c.norm_offset());
+    q = ops::rmsnorm(q, l.q_norm, c.rms_norm_eps, c.norm_offset());
+    k = ops::rmsnorm(k, l.k_norm, c.rms_norm_eps, c.norm_offset());
   }
   const bool sliding = l.type == LayerType::sliding_attention;
   const torch::Tensor& inv_freq = sliding ? m.inv_freq_sliding : m.inv_freq_full;
@@ -60,8 +60,8 @@ torch::Tensor self_attention(const Model& m, const DecoderLayer& l, const torch:
   torch::Tensor k = linear_forward(l.k_proj, h).view({B, T, c.num_kv_heads, D});
   torch::Tensor v = linear_forward(l.v_proj, h).view({B, T, c.num_kv_heads, D});
   if (c.qk_norm) {
-    q = kernels::rmsnorm(q, l.q_norm, c.rms_norm_eps, c.norm_offset());
-    k = kernels::rmsnorm(k, l.k_norm, c.rms_norm_eps, c.norm_offset());
+    q = ops::rmsnorm(q, l.q_norm, c.rms_norm_eps, c.norm_offset());
+    k = ops::rmsnorm(k, l.k_norm, c.rms_norm_eps, c.norm_offset());
   }
   q = apply_rope(q.transpose(1, 2), in.queries ? *in.query_rope : *in.rope);
   k = apply_rope(k.transpose(1, 2), *in.rope);
@@ -77,15 +77,15 @@ torch::Tensor decoder_layer_forward(const Model& m, const DecoderLayer& l, const
                                     const LayerInputs& in) {
   const ModelConfig& c = m.config;
   const double eps = c.rms_norm_eps, off = c.norm_offset();
-  torch::Tensor a = self_attention(m, l, kernels::rmsnorm(x, l.input_layernorm, eps, off), in);
+  torch::Tensor a = self_attention(m, l, ops::rmsnorm(x, l.input_layernorm, eps, off), in);
   const torch::Tensor xq = in.queries ? gather_positions(x, *in.queries) : x;  // the residual
   if (c.gemma_norms) {
-    torch::Tensor h = xq + kernels::rmsnorm(a, l.post_attention_layernorm, eps, off);
-    torch::Tensor f = mlp(l, kernels::rmsnorm(h, l.pre_feedforward_layernorm, eps, off), c.activation);
-    return h + kernels::rmsnorm(f, l.post_feedforward_layernorm, eps, off);
+    torch::Tensor h = xq + ops::rmsnorm(a, l.post_attention_layernorm, eps, off);
+    torch::Tensor f = mlp(l, ops::rmsnorm(h, l.pre_feedforward_layernorm, eps, off), c.activation);
+    return h + ops::rmsnorm(f, l.post_feedforward_layernorm, eps, off);
   }
   torch::Tensor h = xq + a;
-  return h + mlp(l, kernels::rmsnorm(h, l.post_attention_layernorm, eps, off), c.activation);
+  return h + mlp(l, ops::rmsnorm(h, l.post_attention_layernorm, eps, off), c.activation);
 }
 
 }  // namespace et::model

@@ -4,7 +4,7 @@
 
 #include "decoder_layer.h"
 #include "edgetune/core/error.h"
-#include "edgetune/kernels/rmsnorm.h"
+#include "ops/rmsnorm/rmsnorm.h"
 #include "ops/common/kernel_path.h"
 
 namespace et::model {
@@ -137,7 +137,7 @@ torch::Tensor forward_layer_at(const Model& m, const torch::Tensor& hidden, int 
 }
 
 torch::Tensor final_norm(const Model& m, const torch::Tensor& hidden) {
-  return kernels::rmsnorm(hidden, m.norm, m.config.rms_norm_eps, m.config.norm_offset());
+  return ops::rmsnorm(hidden, m.norm, m.config.rms_norm_eps, m.config.norm_offset());
 }
 
 torch::Tensor lm_head_logits(const Model& m, const torch::Tensor& normed) {

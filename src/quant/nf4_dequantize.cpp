@@ -16,7 +16,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include "edgetune/cuda/nf4_dequant.h"
+#include "ops/nf4_dequant/nf4_dequant_cuda.h"
 #endif
 
 namespace et::quant {

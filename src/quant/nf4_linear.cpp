@@ -5,7 +5,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "edgetune/core/error.h"
-#include "edgetune/kernels/backward_counter.h"
+#include "ops/common/backward_counter.h"
 
 namespace et::quant {
 namespace {
@@ -14,13 +14,13 @@ struct Nf4Linear : public torch::autograd::Function<Nf4Linear> {
   // The frozen bias is added outside (libtorch 1.13 cannot take an undefined tensor as an input).
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const Nf4Weight* w) {
     ctx->saved_data["w"] = reinterpret_cast<int64_t>(w);
-    ctx->saved_data["layer"] = static_cast<int64_t>(kernels::current_layer_tag());
+    ctx->saved_data["layer"] = static_cast<int64_t>(ops::current_layer_tag());
     return at::linear(x, nf4_dequantize(*w, x.scalar_type(), x.device()));
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
     const auto* w = reinterpret_cast<const Nf4Weight*>(ctx->saved_data["w"].toInt());
-    kernels::count_backward(static_cast<int>(ctx->saved_data["layer"].toInt()));
+    ops::count_backward(static_cast<int>(ctx->saved_data["layer"].toInt()));
     const torch::Tensor& dy = grad_out[0];
     torch::Tensor W = nf4_dequantize(*w, dy.scalar_type(), dy.device());
     return {at::matmul(dy, W), torch::Tensor()};

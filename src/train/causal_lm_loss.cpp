@@ -5,7 +5,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "edgetune/core/error.h"
-#include "edgetune/kernels/backward_counter.h"
+#include "ops/common/backward_counter.h"
 #include "ops/cross_entropy/cross_entropy.h"
 #include "edgetune/model/forward.h"
 #include "edgetune/model/model.h"
@@ -103,7 +103,7 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     torch::Tensor y;
     {
       torch::AutoGradMode grad(true);
-      kernels::LayerTagScope tag(layer);
+      ops::LayerTagScope tag(layer);
       y = model::forward_layers(*m, x, layer, layer + 1, in);
     }
     torch::autograd::backward({y}, {grad_out[0]});
@@ -129,7 +129,7 @@ torch::Tensor forward_below_cut(const model::Model& m, const BatchTensors& b, co
   // Each layer runs under its tag, so the backward counters can attribute work to layers.
   for (int l = 0; l < cut; ++l) {
     torch::NoGradGuard no_grad;  // the gradient cut: below it, no graph and no saved activations
-    kernels::LayerTagScope tag(l);
+    ops::LayerTagScope tag(l);
     hidden = model::forward_layers(m, hidden, l, l + 1, in);
   }
   return hidden;
@@ -175,7 +175,7 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
     from = below.cut_layer;
   }
   for (int l = from; l < L - 1; ++l) {
-    kernels::LayerTagScope tag(l);
+    ops::LayerTagScope tag(l);
     // The first layer above the cut is never checkpointed: its input needs no gradient, and a
     // checkpointed layer needs one to be reached in backward.
     if (o.grad_checkpoint && hidden.requires_grad() && torch::GradMode::is_enabled())
@@ -188,7 +188,7 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
   if (from == L) {
     at = model::gather_positions(hidden, lp.queries);
   } else {
-    kernels::LayerTagScope tag(L - 1);
+    ops::LayerTagScope tag(L - 1);
     torch::AutoGradMode grad(torch::GradMode::is_enabled() && cut < L);  // the last layer may be below the cut
     // With the flash kernel and most positions read, the whole layer then a gather costs less
     // than the query-subset layer's masked attention.

@@ -10,7 +10,7 @@
 #include "edgetune/adapt/adapters.h"
 #include "edgetune/adapt/plan.h"
 #include "edgetune/core/file_io.h"
-#include "edgetune/kernels/backward_counter.h"
+#include "ops/common/backward_counter.h"
 #include "edgetune/model/model.h"
 #include "edgetune/train/causal_lm_loss.h"
 #include "edgetune/train/cut_cache.h"
@@ -60,14 +60,14 @@ struct LossAndGrads {
 
 LossAndGrads loss_and_grads(const model::Model& m, const AdapterSet& a, const BatchTensors& b, int cut) {
   for (auto& kv : a.named_parameters()) kv.second.mutable_grad() = torch::Tensor();
-  kernels::reset_backward_counts();
+  ops::reset_backward_counts();
   LossOptions o;
   o.cut_layer = cut;
   torch::Tensor loss = causal_lm_loss_sum(m, b, o);
   loss.backward();
   LossAndGrads r;
   r.loss = loss.item<double>();
-  r.counts = kernels::backward_counts(static_cast<int>(m.config.num_layers));
+  r.counts = ops::backward_counts(static_cast<int>(m.config.num_layers));
   for (auto& kv : a.named_parameters()) r.grads.push_back(kv.second.grad().clone());
   return r;
 }
@@ -214,8 +214,8 @@ TEST(CutCache, WarmupAdaptersTrainThenFreezeAndTheCacheStartsAfterThem) {
     TrainHooks h;
     h.after_step = [&](int64_t, double l) {
       out.losses.push_back(l);
-      out.counts.push_back(kernels::backward_counts(static_cast<int>(s.model.config.num_layers)));
-      kernels::reset_backward_counts();
+      out.counts.push_back(ops::backward_counts(static_cast<int>(s.model.config.num_layers)));
+      ops::reset_backward_counts();
       std::vector<torch::Tensor> warm, top;
       for (const auto& kv : s.adapters.dedicated) {
         auto& dst = kv.first.find("layers.3.") != std::string::npos ? top : warm;
@@ -226,7 +226,7 @@ TEST(CutCache, WarmupAdaptersTrainThenFreezeAndTheCacheStartsAfterThem) {
       out.top.push_back(top);
       return true;
     };
-    kernels::reset_backward_counts();
+    ops::reset_backward_counts();
     out.fill_s = run_training(s, false, h).cut_cache_seconds;
     return out;
   };

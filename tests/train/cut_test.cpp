@@ -8,7 +8,7 @@
 
 #include "edgetune/adapt/adapters.h"
 #include "edgetune/core/file_io.h"
-#include "edgetune/kernels/backward_counter.h"
+#include "ops/common/backward_counter.h"
 #include "edgetune/model/forward.h"
 #include "edgetune/model/model.h"
 #include "edgetune/train/causal_lm_loss.h"
@@ -69,12 +69,12 @@ struct RunResult {
 
 RunResult run(const model::Model& m, const AdapterSet& a, const BatchTensors& b, const LossOptions& o) {
   for (auto& kv : a.named_parameters()) kv.second.mutable_grad() = torch::Tensor();
-  kernels::reset_backward_counts();
+  ops::reset_backward_counts();
   torch::Tensor loss = causal_lm_loss_sum(m, b, o);
   loss.backward();
   RunResult r;
-  r.counts = kernels::backward_counts(static_cast<int>(m.config.num_layers));
-  r.untagged = kernels::untagged_backward_count();
+  r.counts = ops::backward_counts(static_cast<int>(m.config.num_layers));
+  r.untagged = ops::untagged_backward_count();
   r.loss = loss.item<double>();
   for (auto& kv : a.named_parameters()) {
     EXPECT_TRUE(kv.second.grad().defined()) << kv.first << " got no gradient";

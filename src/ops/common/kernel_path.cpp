@@ -21,4 +21,4 @@ KernelPath parse_kernel_path(const std::string& name, const std::string& what) {
 
 const char* kernel_path_name(KernelPath p) { return p == KernelPath::fast ? "fast" : "reference"; }
 
-}  // namespace et::kernels
+}  // namespace et::ops

@@ -27,4 +27,4 @@ class KernelPathScope {
   KernelPath previous_;
 };
 
-}  // namespace et::kernels
+}  // namespace et::ops

@@ -1,0 +1,118 @@
+// The differentiable gated activation op: a torch::autograd::Function with the analytic backward
+// (derivation in glu.cu). CPU tensors run the reference loops on chunks from all threads
+// (widened to float32 once; the reference rounds to the dtype where transformers does, so the
+// cast back is exact); CUDA tensors the CUDA kernels; other devices the same math in torch ops.
+#include "ops/glu/glu.h"
+
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "edgetune/core/error.h"
+#include "ops/common/kernel_path.h"
+#include "glu_impl.h"
+
+namespace et::ops {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+constexpr int64_t kGrain = 32768;
+
+Precision precision_of(torch::ScalarType t) {
+  return t == torch::kBFloat16 ? Precision::bf16 : t == torch::kFloat16 ? Precision::f16 : Precision::f32;
+}
+
+torch::Tensor forward_cpu(const torch::Tensor& gate, const torch::Tensor& up, GluActivation act) {
+  torch::Tensor g = gate.to(torch::kFloat32).contiguous(), u = up.to(torch::kFloat32).contiguous();
+  torch::Tensor y = torch::empty_like(g);
+  const float* gp = g.data_ptr<float>();
+  const float* upp = u.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const Precision prec = precision_of(gate.scalar_type());
+  at::parallel_for(0, g.numel(), kGrain, [&](int64_t b, int64_t e) {
+    glu_forward_ref(gp + b, upp + b, e - b, act, prec, yp + b);
+  });
+  return y.to(gate.scalar_type());
+}
+
+std::pair<torch::Tensor, torch::Tensor> backward_cpu(const torch::Tensor& dy, const torch::Tensor& gate,
+                                                     const torch::Tensor& up, GluActivation act,
+                                                     bool need_dgate, bool need_dup) {
+  torch::Tensor d = dy.to(torch::kFloat32).contiguous();
+  torch::Tensor g = gate.to(torch::kFloat32).contiguous(), u = up.to(torch::kFloat32).contiguous();
+  torch::Tensor dg = need_dgate ? torch::empty_like(g) : torch::Tensor();
+  torch::Tensor du = need_dup ? torch::empty_like(u) : torch::Tensor();
+  const float* dp = d.data_ptr<float>();
+  const float* gp = g.data_ptr<float>();
+  const float* upp = u.data_ptr<float>();
+  float* dgp = need_dgate ? dg.data_ptr<float>() : nullptr;
+  float* dup = need_dup ? du.data_ptr<float>() : nullptr;
+  at::parallel_for(0, g.numel(), kGrain, [&](int64_t b, int64_t e) {
+    glu_backward_ref(dp + b, gp + b, upp + b, e - b, act, dgp ? dgp + b : nullptr,
+                     dup ? dup + b : nullptr);
+  });
+  return {need_dgate ? dg.to(gate.scalar_type()) : dg, need_dup ? du.to(up.scalar_type()) : du};
+}
+
+struct GluFunction : torch::autograd::Function<GluFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate,
+                               const torch::Tensor& up, int64_t act_code) {
+    const auto act = static_cast<GluActivation>(act_code);
+    torch::Tensor g = gate.contiguous(), u = up.contiguous();
+    ctx->save_for_backward({g, u});
+    ctx->saved_data["act"] = act_code;
+#ifdef EDGETUNE_TORCH_CUDA
+    if (g.is_cuda()) return detail::glu_forward_cuda(g, u, act);
+#endif
+    return forward_cpu(g, u, act);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const auto act = static_cast<GluActivation>(ctx->saved_data["act"].toInt());
+    const bool need_dgate = ctx->needs_input_grad(0), need_dup = ctx->needs_input_grad(1);
+    const torch::Tensor dy = grads[0].contiguous();
+    std::pair<torch::Tensor, torch::Tensor> r;
+#ifdef EDGETUNE_TORCH_CUDA
+    if (saved[0].is_cuda())
+      r = detail::glu_backward_cuda(dy, saved[0], saved[1], act, need_dgate, need_dup);
+    else
+#endif
+      r = backward_cpu(dy, saved[0], saved[1], act, need_dgate, need_dup);
+    return {r.first, r.second, torch::Tensor()};
+  }
+};
+
+// The same math in torch ops (devices without our kernels), differentiated by autograd.
+torch::Tensor glu_torch_ops(const torch::Tensor& gate, const torch::Tensor& up, GluActivation act) {
+  const torch::Tensor g = gate.to(torch::kFloat32);
+  const torch::Tensor a = act == GluActivation::silu
+                              ? g / (1 + torch::exp(-g))
+                              : 0.5 * g * (1 + torch::tanh(0.7978845608028654 * (g + 0.044715 * g.pow(3))));
+  return a.to(gate.scalar_type()) * up;
+}
+
+}  // namespace
+
+torch::Tensor glu(const torch::Tensor& gate, const torch::Tensor& up, GluActivation act) {
+  const char* where = "glu";
+  ET_CHECK(gate.defined() && up.defined(), where, "undefined gate or up");
+  ET_CHECK(gate.sizes() == up.sizes(), where, "gate has shape ", gate.sizes(), " but up has ", up.sizes());
+  ET_CHECK(gate.scalar_type() == up.scalar_type(), where, "gate is ", c10::toString(gate.scalar_type()),
+           " but up is ", c10::toString(up.scalar_type()));
+  const auto t = gate.scalar_type();
+  ET_CHECK(t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16, where, "dtype ",
+           c10::toString(t), " is not supported (float32, bfloat16, float16)");
+  ET_CHECK(gate.device() == up.device(), where, "gate is on ", gate.device().str(), " but up is on ",
+           up.device().str());
+  bool kernels = gate.is_cpu();
+#ifdef EDGETUNE_TORCH_CUDA
+  kernels = kernels || gate.is_cuda();
+#endif
+  if (!kernels || gate.numel() == 0 || ops::kernel_path() == ops::KernelPath::reference) return glu_torch_ops(gate, up, act);
+  return GluFunction::apply(gate, up, static_cast<int64_t>(act));
+}
+
+}  // namespace et::ops
