@@ -113,6 +113,7 @@ AdapterSet create_adapters(const Plan& plan, uint64_t seed, torch::Device device
 
 void attach_adapters(model::Model& model, const AdapterSet& adapters) {
   detach_adapters(model);
+  model::fuse_projection_weights(model);  // the fused groups' one-GEMM weights (views, no copy kept)
   const double dropout = adapters.plan.dropout;
   std::map<std::string, model::Linear*> by_name;
   for (model::Linear* lin : model::linear_layers(model)) by_name[lin->name] = lin;
@@ -130,6 +131,7 @@ void attach_adapters(model::Model& model, const AdapterSet& adapters) {
         const auto dt = x.scalar_type();
         return lora_add(y, adapter_input(x, dropout), p.A.to(dt), (p.B * p.scale).to(dt));
       };
+      if (dropout == 0) lin->lora = [p] { return ops::LoraFactors{p.A, p.B * p.scale}; };
     } else {
       LoraPair s = adapters.shared.at(e.type);
       SharedVectors v = adapters.vectors.at(e.module);
@@ -140,12 +142,17 @@ void attach_adapters(model::Model& model, const AdapterSet& adapters) {
         return lora_add(y, adapter_input(x, dropout), (s.A * v.a.unsqueeze(1)).to(dt),
                         (s.B * (v.b.unsqueeze(1) * s.scale)).to(dt));
       };
+      if (dropout == 0)
+        lin->lora = [s, v] { return ops::LoraFactors{s.A * v.a.unsqueeze(1), s.B * (v.b.unsqueeze(1) * s.scale)}; };
     }
   }
 }
 
 void detach_adapters(model::Model& model) {
-  for (model::Linear* lin : model::linear_layers(model)) lin->adapter = nullptr;
+  for (model::Linear* lin : model::linear_layers(model)) {
+    lin->adapter = nullptr;
+    lin->lora = nullptr;
+  }
 }
 
 }  // namespace et

@@ -3,6 +3,7 @@
 
 #include "edgetune/core/error.h"
 #include "edgetune/quant/nf4_linear.h"
+#include "ops/common/kernel_path.h"
 
 namespace et::model {
 
@@ -40,6 +41,98 @@ torch::Tensor linear_forward(const Linear& lin, const torch::Tensor& x) {
     y = lin.bias.defined() ? at::linear(x, lin.weight, lin.bias) : at::linear(x, lin.weight);
   if (lin.adapter) y = lin.adapter(x, y);
   return y;
+}
+
+bool linear_group_fusable(const std::vector<const Linear*>& g) {
+  if (g.empty() || ops::kernel_path() != ops::KernelPath::fast) return false;
+  for (const Linear* l : g) {
+    if (l->in_features != g[0]->in_features || (!l->weight.defined() && !l->nf4)) return false;
+    if (l->adapter && !l->lora) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// True when `fused` holds the members' dense weights as its rows, in order (they are its views).
+bool rows_of(const torch::Tensor& fused, const std::vector<const Linear*>& g) {
+  if (!fused.defined() || !fused.is_contiguous()) return false;
+  const auto* base = static_cast<const char*>(fused.data_ptr());
+  int64_t row = 0;
+  for (const Linear* l : g) {
+    if (!l->weight.defined() || l->weight.data_ptr() != base + row * fused.stride(0) * fused.element_size())
+      return false;
+    row += l->out_features;
+  }
+  return row == fused.size(0);
+}
+
+// The frozen part of a group: the weights as one [sum out, in] matrix in dtype dt (the stacked
+// buffer itself, or NF4 dequantized just in time into a fresh one, at every call: forward and
+// again in backward), and the stacked bias.
+std::shared_ptr<ops::FrozenWeight> frozen_group(const std::vector<const Linear*>& g, const torch::Tensor& fused,
+                                                torch::ScalarType dt, torch::Device dev) {
+  struct Parts {
+    std::vector<torch::Tensor> dense;
+    std::vector<std::shared_ptr<quant::Nf4Weight>> nf4;
+    std::vector<int64_t> outs;
+    torch::Tensor stacked, bias;
+  };
+  auto p = std::make_shared<Parts>();
+  auto w = std::make_shared<ops::FrozenWeight>();
+  w->in = g[0]->in_features;
+  w->matrices = static_cast<int>(g.size());
+  bool any_bias = false;
+  for (const Linear* l : g) {
+    p->dense.push_back(l->weight);
+    p->nf4.push_back(l->nf4);
+    p->outs.push_back(l->out_features);
+    w->out += l->out_features;
+    any_bias = any_bias || l->bias.defined();
+  }
+  if (rows_of(fused, g) && fused.scalar_type() == dt) p->stacked = fused;
+  if (g.size() == 1 && g[0]->weight.defined() && g[0]->weight.scalar_type() == dt) p->stacked = g[0]->weight;
+  if (any_bias) {
+    std::vector<torch::Tensor> b;
+    for (const Linear* l : g)
+      b.push_back(l->bias.defined() ? l->bias.to(dt) : torch::zeros({l->out_features}, torch::TensorOptions().dtype(dt).device(dev)));
+    p->bias = torch::cat(b, 0);
+  }
+  const int64_t in = w->in, out = w->out;
+  auto weight = [p, in, out, dt, dev]() {
+    if (p->stacked.defined()) return p->stacked;
+    torch::Tensor W = torch::empty({out, in}, torch::TensorOptions().dtype(dt).device(dev));
+    int64_t row = 0;
+    for (size_t j = 0; j < p->outs.size(); ++j) {
+      torch::Tensor rows = W.narrow(0, row, p->outs[j]);
+      if (p->nf4[j])
+        quant::nf4_dequantize_into(*p->nf4[j], rows);
+      else
+        rows.copy_(p->dense[j]);
+      row += p->outs[j];
+    }
+    return W;
+  };
+  w->forward = [p, weight](const torch::Tensor& x) {
+    const torch::Tensor W = weight();
+    return p->bias.defined() ? at::addmm(p->bias, x, W.t()) : at::mm(x, W.t());
+  };
+  w->input_grad = [weight](const torch::Tensor& dy) { return at::mm(dy, weight()); };
+  return w;
+}
+
+}  // namespace
+
+torch::Tensor linear_group_forward(const std::vector<const Linear*>& g, const torch::Tensor& x,
+                                   const torch::Tensor& fused_weight) {
+  ET_CHECK(linear_group_fusable(g), "linear", g.empty() ? "an empty group" : g[0]->name, ": the group cannot run fused");
+  std::vector<int64_t> outs;
+  std::vector<ops::LoraFactors> lora;
+  for (const Linear* l : g) {
+    outs.push_back(l->out_features);
+    lora.push_back(l->lora ? l->lora() : ops::LoraFactors{});
+  }
+  return ops::lora_linear(x, frozen_group(g, fused_weight, x.scalar_type(), x.device()), outs, lora);
 }
 
 }  // namespace et::model

@@ -70,4 +70,32 @@ std::vector<std::pair<std::string, torch::Tensor>> named_weights(const Model& m)
   return out;
 }
 
+namespace {
+
+torch::Tensor stack_rows(std::vector<Linear*> g) {
+  for (Linear* l : g)
+    if (!l->weight.defined() || l->weight.scalar_type() != g[0]->weight.scalar_type() ||
+        l->weight.device() != g[0]->weight.device() || l->weight.requires_grad())
+      return torch::Tensor();
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> w;
+  for (Linear* l : g) w.push_back(l->weight);
+  torch::Tensor stacked = torch::cat(w, 0);
+  int64_t row = 0;
+  for (Linear* l : g) {
+    l->weight = stacked.narrow(0, row, l->out_features);
+    row += l->out_features;
+  }
+  return stacked;
+}
+
+}  // namespace
+
+void fuse_projection_weights(Model& m) {
+  for (DecoderLayer& l : m.layers) {
+    if (!l.qkv_weight.defined()) l.qkv_weight = stack_rows({&l.q_proj, &l.k_proj, &l.v_proj});
+    if (!l.gate_up_weight.defined()) l.gate_up_weight = stack_rows({&l.gate_proj, &l.up_proj});
+  }
+}
+
 }  // namespace et::model

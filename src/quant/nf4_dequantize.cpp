@@ -61,15 +61,20 @@ Nf4Buffers buffers_of(const Nf4Weight& w) {
 }
 
 #ifdef EDGETUNE_TORCH_CUDA
-torch::Tensor dequantize_cuda(const Nf4Weight& w, torch::Dtype dtype) {
+void dequantize_cuda_into(const Nf4Weight& w, torch::Tensor& out) {
   c10::cuda::CUDAGuard guard(w.packed.device());
-  torch::Tensor out = torch::empty(w.shape, torch::TensorOptions().dtype(dtype).device(w.packed.device()));
+  const auto dtype = out.scalar_type();
   const et::cuda::ElemType et = dtype == torch::kFloat32    ? et::cuda::ElemType::f32
                                 : dtype == torch::kBFloat16 ? et::cuda::ElemType::bf16
                                                             : et::cuda::ElemType::f16;
   et::cuda::nf4_dequantize(w.packed.data_ptr<uint8_t>(), w.absmax_q.data_ptr<uint8_t>(),
                            w.absmax2.data_ptr<float>(), w.code8.data_ptr<float>(), w.offset,
                            w.numel, out.data_ptr(), et, c10::cuda::getCurrentCUDAStream().stream());
+}
+
+torch::Tensor dequantize_cuda(const Nf4Weight& w, torch::Dtype dtype) {
+  torch::Tensor out = torch::empty(w.shape, torch::TensorOptions().dtype(dtype).device(w.packed.device()));
+  dequantize_cuda_into(w, out);
   return out;
 }
 #endif
@@ -110,6 +115,28 @@ torch::Tensor nf4_dequantize(const Nf4Weight& w, torch::Dtype dtype, torch::Devi
   else
     decode_parallel<c10::Half>(q, out.data_ptr<c10::Half>());
   return device.is_cpu() ? out : out.to(device);
+}
+
+void nf4_dequantize_into(const Nf4Weight& w, torch::Tensor& out) {
+  const char* where = "nf4_dequant";
+  nf4_validate(w, where);
+  const auto dtype = out.scalar_type();
+  ET_CHECK(dtype == torch::kFloat32 || dtype == torch::kBFloat16 || dtype == torch::kFloat16, where, w.name,
+           ": cannot dequantize to ", c10::toString(dtype), " (float32, bfloat16 or float16)");
+  ET_CHECK(out.is_contiguous() && out.numel() == w.numel && out.device() == w.packed.device(), where, w.name,
+           ": the output must be a contiguous ", w.numel, "-element tensor on ", w.packed.device().str(), ", got ",
+           out.sizes(), " on ", out.device().str());
+#ifdef EDGETUNE_TORCH_CUDA
+  if (w.packed.is_cuda()) return dequantize_cuda_into(w, out);
+#endif
+  ET_CHECK(w.packed.is_cpu(), where, w.name, ": unsupported device ", w.packed.device().str());
+  const Nf4Buffers q = buffers_of(w);
+  if (dtype == torch::kFloat32)
+    decode_parallel<float>(q, out.data_ptr<float>());
+  else if (dtype == torch::kBFloat16)
+    decode_parallel<c10::BFloat16>(q, out.data_ptr<c10::BFloat16>());
+  else
+    decode_parallel<c10::Half>(q, out.data_ptr<c10::Half>());
 }
 
 }  // namespace et::quant

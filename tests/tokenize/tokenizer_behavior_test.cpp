@@ -128,7 +128,7 @@ TEST(Tokenizer, Stories260KFolderReproducesReferenceText) {
   ET_REQUIRE_SHARED(dir, "models/stories260K");
   ET_REQUIRE_SHARED(ref_path, "models/stories260K/reference_outputs.json");
   auto tok = load_tokenizer(dir);
-  EXPECT_EQ(tok->kind(), "sentencepiece-bpe");  // the folder's tokenizer.json is incomplete
+  EXPECT_EQ(tok->kind(), "hf-bpe");  // the folder's complete tokenizer.json is preferred, as transformers does
   EXPECT_EQ(tok->vocab_size(), 512);
   EXPECT_EQ(tok->bos_id(), 1);
   EXPECT_EQ(tok->eos_id(), 2);
@@ -146,6 +146,20 @@ TEST(Tokenizer, Stories260KFolderReproducesReferenceText) {
   // The model's greedy continuation spells the same sentence with the same pieces.
   Ids prefix(greedy.begin(), greedy.begin() + static_cast<std::ptrdiff_t>(enc.size() - 1));
   EXPECT_EQ(Ids(enc.begin() + 1, enc.end()), prefix);
+}
+
+// The folder's two tokenizer files agree on ordinary text and differ on runs of spaces as they do
+// upstream (../shared/models/README.md): this SentencePiece model collapses extra whitespace, the
+// Hugging Face conversion keeps it.
+TEST(Tokenizer, Stories260KTokenizerJsonAndModelDifferOnlyOnRepeatedSpaces) {
+  ET_REQUIRE_SHARED(json_path, "models/stories260K/tokenizer.json");
+  ET_REQUIRE_SHARED(model_path, "models/stories260K/tokenizer.model");
+  auto hf = load_tokenizer(json_path);
+  auto sp = load_tokenizer(model_path);
+  EXPECT_EQ(sp->encode("a  b", false), (Ids{261, 268}));
+  EXPECT_EQ(hf->encode("a  b", false), (Ids{261, 410, 268}));
+  for (const std::string text : {"Once upon a time, there was a little girl named Lily.", "Tom said: \"Let's go!\""})
+    EXPECT_EQ(hf->encode(text, true), sp->encode(text, true)) << text;
 }
 
 TEST(Tokenizer, SpecialTokensAndBosEos) {

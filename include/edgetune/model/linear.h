@@ -15,6 +15,7 @@
 #include <string>
 
 #include "edgetune/quant/nf4.h"
+#include "ops/lora_linear/lora_linear.h"
 
 namespace et::model {
 
@@ -37,6 +38,10 @@ struct Linear {
   torch::Tensor bias;    // [out_features] or undefined
   // optional: (x, y) -> y + adapter output
   std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& y)> adapter;
+  // The same adapter as factors (A [r, in], B [out, r] with the scale folded in, differentiable)
+  // for the fused group path (linear_group_forward); set with `adapter`, except for adapters whose
+  // input has dropout (the fused path draws no mask), which keep the per-linear path.
+  std::function<ops::LoraFactors()> lora;
 
   std::string weight_name() const { return name + ".weight"; }
   std::string bias_name() const { return name + ".bias"; }
@@ -44,5 +49,14 @@ struct Linear {
 
 // x [..., in_features] -> [..., out_features] in x's dtype.
 torch::Tensor linear_forward(const Linear& lin, const torch::Tensor& x);
+
+// Linears that read the same input, run as one (ops/lora_linear): their outputs side by side,
+// [..., sum of out_features]. `fused_weight`, when defined, is the members' dense weights stacked
+// ([sum out, in], built by fuse_projection_weights); the members' weights are its rows. Usable
+// when linear_group_fusable holds.
+torch::Tensor linear_group_forward(const std::vector<const Linear*>& group, const torch::Tensor& x,
+                                   const torch::Tensor& fused_weight = {});
+// The fast kernel path, one input size, and every adapter available as factors (no dropout).
+bool linear_group_fusable(const std::vector<const Linear*>& group);
 
 }  // namespace et::model

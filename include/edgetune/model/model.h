@@ -29,6 +29,10 @@ struct DecoderLayer {
   torch::Tensor pre_feedforward_layernorm, post_feedforward_layernorm;  // Gemma only
   torch::Tensor q_norm, k_norm;                                         // Qwen3, Gemma 3: [head_dim]
   Linear q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj;
+  // After fuse_projection_weights: the dense q, k, v (and gate, up) weights stacked in one buffer,
+  // each projection's weight a view of its rows, so the fused group runs one GEMM. Undefined
+  // otherwise (NF4 projections are dequantized side by side at each use instead).
+  torch::Tensor qkv_weight, gate_up_weight;
 };
 
 struct Model {
@@ -87,6 +91,11 @@ Model load_model(const std::string& folder, const LoadOptions& options = {});
 // up, down order. Pointers stay valid while the model lives and its layers are not resized.
 std::vector<Linear*> linear_layers(Model& model);
 std::vector<const Linear*> linear_layers(const Model& model);
+
+// Stacks each layer's dense q/k/v and gate/up weights into one buffer and makes the projections'
+// weights views of it (same values, no extra memory), for the fused group path. Idempotent; layers
+// whose projections are NF4 or of mixed dtype/device are left as they are.
+void fuse_projection_weights(Model& model);
 
 // Distinct parameters (a tied head counted once; NF4 weights count their values).
 int64_t parameter_count(const Model& model);

@@ -63,6 +63,9 @@ Nf4Weight nf4_quantize(const torch::Tensor& w, const std::string& name);
 // buffers live on (CUDA kernel or CPU loops) and moves the result if `device` differs; CPU buffers
 // asked for on a CUDA device are moved there first (4x less to copy than the result).
 torch::Tensor nf4_dequantize(const Nf4Weight& w, torch::Dtype dtype, torch::Device device);
+// The same into `out` (contiguous, w.shape, float32/bfloat16/float16, on w's device): a slice of
+// a larger buffer, so several weights can be dequantized side by side for one GEMM.
+void nf4_dequantize_into(const Nf4Weight& w, torch::Tensor& out);
 
 // Checks the buffers against the shape (sizes, dtypes, devices, contiguity); throws et::Error
 // naming `where` and the weight, e.g. "[nf4_dequant] absmax has 3 blocks, weight needs 4".

@@ -94,7 +94,73 @@ torch::Tensor glu_torch_ops(const torch::Tensor& gate, const torch::Tensor& up, 
   return a.to(gate.scalar_type()) * up;
 }
 
+// Packed gate/up on the CPU: the reference loops per row (gate and up are each contiguous within a row).
+torch::Tensor forward_packed_cpu(const torch::Tensor& gu, GluActivation act) {
+  const torch::Tensor g = gu.to(torch::kFloat32).contiguous();
+  const int64_t f = gu.size(-1) / 2, rows = gu.numel() / std::max<int64_t>(1, gu.size(-1));
+  torch::Tensor y = torch::empty({rows, f}, g.options());
+  const float* gp = g.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const Precision prec = precision_of(gu.scalar_type());
+  at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, f)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) glu_forward_ref(gp + r * 2 * f, gp + r * 2 * f + f, f, act, prec, yp + r * f);
+  });
+  std::vector<int64_t> shape(gu.sizes().begin(), gu.sizes().end());
+  shape.back() = f;
+  return y.to(gu.scalar_type()).view(shape);
+}
+
+torch::Tensor backward_packed_cpu(const torch::Tensor& dy, const torch::Tensor& gu, GluActivation act) {
+  const torch::Tensor g = gu.to(torch::kFloat32).contiguous(), d = dy.to(torch::kFloat32).contiguous();
+  const int64_t f = gu.size(-1) / 2, rows = gu.numel() / std::max<int64_t>(1, gu.size(-1));
+  torch::Tensor dg = torch::empty_like(g);
+  const float* gp = g.data_ptr<float>();
+  const float* dp = d.data_ptr<float>();
+  float* op = dg.data_ptr<float>();
+  at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, f)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r)
+      glu_backward_ref(dp + r * f, gp + r * 2 * f, gp + r * 2 * f + f, f, act, op + r * 2 * f, op + r * 2 * f + f);
+  });
+  return dg.to(gu.scalar_type()).view(gu.sizes());
+}
+
+struct GluPackedFunction : torch::autograd::Function<GluPackedFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gu, int64_t act_code) {
+    const auto act = static_cast<GluActivation>(act_code);
+    torch::Tensor g = gu.contiguous();
+    ctx->save_for_backward({g});
+    ctx->saved_data["act"] = act_code;
+#ifdef EDGETUNE_TORCH_CUDA
+    if (g.is_cuda()) return detail::glu_forward_packed_cuda(g, act);
+#endif
+    return forward_packed_cpu(g, act);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const torch::Tensor g = ctx->get_saved_variables()[0];
+    const auto act = static_cast<GluActivation>(ctx->saved_data["act"].toInt());
+#ifdef EDGETUNE_TORCH_CUDA
+    if (g.is_cuda()) return {detail::glu_backward_packed_cuda(grads[0], g, act), torch::Tensor()};
+#endif
+    return {backward_packed_cpu(grads[0], g, act), torch::Tensor()};
+  }
+};
+
 }  // namespace
+
+torch::Tensor glu_packed(const torch::Tensor& gu, GluActivation act) {
+  ET_CHECK(gu.defined() && gu.dim() >= 1 && gu.size(-1) % 2 == 0, "glu", "packed gate/up must have an even last ",
+           "dimension, got ", gu.sizes());
+  const int64_t f = gu.size(-1) / 2;
+  const auto t = gu.scalar_type();
+  bool kernels = gu.is_cpu();
+#ifdef EDGETUNE_TORCH_CUDA
+  kernels = kernels || gu.is_cuda();
+#endif
+  const bool dtype_ok = t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16;
+  if (!kernels || !dtype_ok || gu.numel() == 0 || ops::kernel_path() == ops::KernelPath::reference)
+    return glu(gu.narrow(-1, 0, f), gu.narrow(-1, f, f), act);
+  return GluPackedFunction::apply(gu, static_cast<int64_t>(act));
+}
 
 torch::Tensor glu(const torch::Tensor& gate, const torch::Tensor& up, GluActivation act) {
   const char* where = "glu";

@@ -66,6 +66,43 @@ __global__ void glu_bwd_kernel(const T* __restrict__ dy, const T* __restrict__ g
   }
 }
 
+// Packed layout: vector v covers elements [v*VEC, v*VEC + VEC) of the [rows, f] output, all in one
+// row (f % VEC == 0); gate and up of that row lie at r*2f + c and r*2f + f + c.
+template <class T, int VEC>
+__global__ void glu_fwd_packed_kernel(const T* __restrict__ gu, T* __restrict__ y, int64_t n_vec, int64_t f,
+                                      GluAct act) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; v < n_vec; v += stride) {
+    const int64_t e = v * VEC, r = e / f, c = e - r * f;
+    float g[VEC], u[VEC], out[VEC];
+    load_f32<T, VEC>(gu + r * 2 * f + c, g);
+    load_f32<T, VEC>(gu + r * 2 * f + f + c, u);
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) out[k] = round_to<T>(act_fwd(g[k], act)) * u[k];
+    store_f32<T, VEC>(y + e, out);
+  }
+}
+
+template <class T, int VEC>
+__global__ void glu_bwd_packed_kernel(const T* __restrict__ dy, const T* __restrict__ gu, T* __restrict__ dgu,
+                                      int64_t n_vec, int64_t f, GluAct act) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; v < n_vec; v += stride) {
+    const int64_t e = v * VEC, r = e / f, c = e - r * f;
+    float d[VEC], g[VEC], u[VEC], dg[VEC], du[VEC];
+    load_f32<T, VEC>(dy + e, d);
+    load_f32<T, VEC>(gu + r * 2 * f + c, g);
+    load_f32<T, VEC>(gu + r * 2 * f + f + c, u);
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      dg[k] = d[k] * u[k] * act_grad(g[k], act);
+      du[k] = d[k] * act_fwd(g[k], act);
+    }
+    store_f32<T, VEC>(dgu + r * 2 * f + c, dg);
+    store_f32<T, VEC>(dgu + r * 2 * f + f + c, du);
+  }
+}
+
 int64_t grid_for(int64_t items, int threads) {
   return std::max<int64_t>(1, std::min<int64_t>((items + threads - 1) / threads, 132 * 16));
 }
@@ -113,7 +150,57 @@ void backward_typed(const void* dy, const void* gate, const void* up, void* dgat
   check_launch("glu_backward");
 }
 
+template <class T>
+void forward_packed_typed(const void* gu, void* y, int64_t rows, int64_t f, GluAct act, cudaStream_t s) {
+  constexpr int V = 16 / sizeof(T);
+  const int threads = 256;
+  const bool vec = f % V == 0 && aligned_to(gu, 16) && aligned_to(y, 16);
+  const int64_t n = rows * f;
+  if (vec)
+    glu_fwd_packed_kernel<T, V><<<grid_for(n / V, threads), threads, 0, s>>>(static_cast<const T*>(gu), static_cast<T*>(y),
+                                                                              n / V, f, act);
+  else
+    glu_fwd_packed_kernel<T, 1><<<grid_for(n, threads), threads, 0, s>>>(static_cast<const T*>(gu), static_cast<T*>(y), n,
+                                                                          f, act);
+  check_launch("glu_forward_packed");
+}
+
+template <class T>
+void backward_packed_typed(const void* dy, const void* gu, void* dgu, int64_t rows, int64_t f, GluAct act,
+                           cudaStream_t s) {
+  constexpr int V = 16 / sizeof(T);
+  const int threads = 256;
+  const bool vec = f % V == 0 && aligned_to(dy, 16) && aligned_to(gu, 16) && aligned_to(dgu, 16);
+  const int64_t n = rows * f;
+  auto* d = static_cast<const T*>(dy);
+  auto* g = static_cast<const T*>(gu);
+  auto* o = static_cast<T*>(dgu);
+  if (vec)
+    glu_bwd_packed_kernel<T, V><<<grid_for(n / V, threads), threads, 0, s>>>(d, g, o, n / V, f, act);
+  else
+    glu_bwd_packed_kernel<T, 1><<<grid_for(n, threads), threads, 0, s>>>(d, g, o, n, f, act);
+  check_launch("glu_backward_packed");
+}
+
 }  // namespace
+
+void glu_forward_packed(const void* gu, void* y, ElemType t, int64_t rows, int64_t f, GluAct act,
+                        cudaStream_t stream) {
+  ET_CHECK(rows >= 0 && f >= 0, "glu_forward_packed", "bad sizes ", rows, " x ", f);
+  if (rows * f == 0) return;
+  if (t == ElemType::f32) return forward_packed_typed<float>(gu, y, rows, f, act, stream);
+  if (t == ElemType::bf16) return forward_packed_typed<__nv_bfloat16>(gu, y, rows, f, act, stream);
+  return forward_packed_typed<__half>(gu, y, rows, f, act, stream);
+}
+
+void glu_backward_packed(const void* dy, const void* gu, void* dgu, ElemType t, int64_t rows, int64_t f, GluAct act,
+                         cudaStream_t stream) {
+  ET_CHECK(rows >= 0 && f >= 0, "glu_backward_packed", "bad sizes ", rows, " x ", f);
+  if (rows * f == 0) return;
+  if (t == ElemType::f32) return backward_packed_typed<float>(dy, gu, dgu, rows, f, act, stream);
+  if (t == ElemType::bf16) return backward_packed_typed<__nv_bfloat16>(dy, gu, dgu, rows, f, act, stream);
+  return backward_packed_typed<__half>(dy, gu, dgu, rows, f, act, stream);
+}
 
 void glu_forward(const void* gate, const void* up, void* y, ElemType t, int64_t n, GluAct act,
                  cudaStream_t stream) {

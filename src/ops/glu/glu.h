@@ -14,4 +14,10 @@ namespace et::ops {
 // kernels (CUDA libtorch builds), CPU tensors the multi-threaded reference, others torch ops.
 torch::Tensor glu(const torch::Tensor& gate, const torch::Tensor& up, GluActivation act);
 
+// The same on gate and up side by side in one tensor gu [..., 2f] (gate in the first f columns, up
+// in the last f), as a fused gate/up projection writes them; returns [..., f]. The backward writes
+// the gradient of gu whole ([..., 2f]), so the projection's backward gets one contiguous tensor.
+// The reference splits gu and calls glu.
+torch::Tensor glu_packed(const torch::Tensor& gu, GluActivation act);
+
 }  // namespace et::ops

@@ -49,5 +49,26 @@ std::pair<torch::Tensor, torch::Tensor> glu_backward_cuda(const torch::Tensor& d
   return {dgate, dup};
 }
 
+torch::Tensor glu_forward_packed_cuda(const torch::Tensor& gu, GluActivation act) {
+  c10::cuda::CUDAGuard guard(gu.device());
+  const int64_t f = gu.size(-1) / 2, rows = gu.numel() / std::max<int64_t>(1, gu.size(-1));
+  std::vector<int64_t> shape(gu.sizes().begin(), gu.sizes().end());
+  shape.back() = f;
+  torch::Tensor y = torch::empty(shape, gu.options());
+  et::cuda::glu_forward_packed(gu.data_ptr(), y.data_ptr(), elem_type(gu.scalar_type()), rows, f, cuda_act(act),
+                               c10::cuda::getCurrentCUDAStream().stream());
+  return y;
+}
+
+torch::Tensor glu_backward_packed_cuda(const torch::Tensor& dy, const torch::Tensor& gu, GluActivation act) {
+  c10::cuda::CUDAGuard guard(gu.device());
+  const torch::Tensor dyc = dy.to(gu.scalar_type()).contiguous();
+  torch::Tensor dgu = torch::empty_like(gu);
+  const int64_t f = gu.size(-1) / 2, rows = gu.numel() / std::max<int64_t>(1, gu.size(-1));
+  et::cuda::glu_backward_packed(dyc.data_ptr(), gu.data_ptr(), dgu.data_ptr(), elem_type(gu.scalar_type()), rows, f,
+                                cuda_act(act), c10::cuda::getCurrentCUDAStream().stream());
+  return dgu;
+}
+
 }  // namespace et::ops::detail
 #endif

@@ -19,4 +19,11 @@ void glu_forward(const void* gate, const void* up, void* y, ElemType t, int64_t 
 void glu_backward(const void* dy, const void* gate, const void* up, void* dgate, void* dup,
                   ElemType t, int64_t n, GluAct act, cudaStream_t stream);
 
+// The same on the gate/up projections side by side, as one fused GEMM writes them: gu holds rows of
+// 2*f values (gate in the first f, up in the last f), y rows of f, dgu rows of 2*f (dgate, dup).
+void glu_forward_packed(const void* gu, void* y, ElemType t, int64_t rows, int64_t f, GluAct act,
+                        cudaStream_t stream);
+void glu_backward_packed(const void* dy, const void* gu, void* dgu, ElemType t, int64_t rows, int64_t f,
+                         GluAct act, cudaStream_t stream);
+
 }  // namespace et::cuda

@@ -16,6 +16,8 @@ std::pair<torch::Tensor, torch::Tensor> glu_backward_cuda(const torch::Tensor& d
                                                           const torch::Tensor& up,
                                                           GluActivation act, bool need_dgate,
                                                           bool need_dup);
+torch::Tensor glu_forward_packed_cuda(const torch::Tensor& gu, GluActivation act);
+torch::Tensor glu_backward_packed_cuda(const torch::Tensor& dy, const torch::Tensor& gu, GluActivation act);
 #endif
 
 }  // namespace et::ops::detail

@@ -51,6 +51,9 @@ torch::Tensor rope_rotate_cpu(const torch::Tensor& x, const torch::Tensor& posit
 torch::Tensor rope_rotate_cuda(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, bool) {
   fail("rope", "CUDA tensors need a CUDA build of libtorch");
 }
+void rope_rotate_cuda_into(const torch::Tensor&, torch::Tensor&, const torch::Tensor&, const torch::Tensor&, bool) {
+  fail("rope", "CUDA tensors need a CUDA build of libtorch");
+}
 #endif
 
 }  // namespace detail
@@ -72,6 +75,49 @@ struct RopeFunction : torch::autograd::Function<RopeFunction> {
                                                  torch::autograd::variable_list grads) {
     const auto s = ctx->get_saved_variables();
     return {rotate(grads[0], s[0], s[1], true), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// y <- rotation of x, any token stride (CUDA in place; the CPU through a contiguous copy).
+void rotate_into(const torch::Tensor& x, torch::Tensor y, const torch::Tensor& pos, const torch::Tensor& inv_freq,
+                 bool inverse) {
+  if (x.is_cuda()) return detail::rope_rotate_cuda_into(x, y, pos, inv_freq, inverse);
+  y.copy_(detail::rope_rotate_cpu(x.contiguous(), pos, inv_freq, inverse));
+}
+
+struct RopeQkvFunction : torch::autograd::Function<RopeQkvFunction> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& y,
+                                                int64_t hq, int64_t hkv, const torch::Tensor& pos,
+                                                const torch::Tensor& inv_freq) {
+    const int64_t n = y.size(0), d = inv_freq.size(0) * 2;
+    const torch::Tensor yc = y.contiguous();
+    const torch::Tensor yq = yc.narrow(1, 0, hq * d).view({n, hq, d});
+    const torch::Tensor yk = yc.narrow(1, hq * d, hkv * d).view({n, hkv, d});
+    torch::Tensor q = torch::empty({n, hq, d}, y.options()), k = torch::empty({n, hkv, d}, y.options());
+    rotate_into(yq, q, pos, inv_freq, false);
+    rotate_into(yk, k, pos, inv_freq, false);
+    torch::Tensor v = yc.narrow(1, (hq + hkv) * d, hkv * d).contiguous().view({n, hkv, d});
+    ctx->save_for_backward({pos, inv_freq});
+    ctx->saved_data["hq"] = hq;
+    ctx->saved_data["hkv"] = hkv;
+    return {q, k, v};
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const int64_t hq = ctx->saved_data["hq"].toInt(), hkv = ctx->saved_data["hkv"].toInt();
+    const int64_t d = s[1].size(0) * 2;
+    const torch::Tensor& any = grads[0].defined() ? grads[0] : grads[1].defined() ? grads[1] : grads[2];
+    const int64_t n = any.size(0);
+    torch::Tensor dy = torch::empty({n, (hq + 2 * hkv) * d}, any.options());
+    auto cols = [&](int64_t from, int64_t heads) { return dy.narrow(1, from * d, heads * d).view({n, heads, d}); };
+    if (grads[0].defined()) rotate_into(grads[0].contiguous(), cols(0, hq), s[0], s[1], true);
+    else cols(0, hq).zero_();
+    if (grads[1].defined()) rotate_into(grads[1].contiguous(), cols(hq, hkv), s[0], s[1], true);
+    else cols(hq, hkv).zero_();
+    if (grads[2].defined()) cols(hq + hkv, hkv).copy_(grads[2].view({n, hkv, d}));
+    else cols(hq + hkv, hkv).zero_();
+    return {dy, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -97,6 +143,30 @@ torch::Tensor rope_ref(const torch::Tensor& x, const torch::Tensor& pos, const t
   const int64_t half = x.size(-1) / 2;
   torch::Tensor rotated = torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
   return x * cos + rotated * sin;
+}
+
+std::vector<torch::Tensor> rope_qkv_ref(const torch::Tensor& y, int64_t hq, int64_t hkv, const torch::Tensor& pos,
+                                        const torch::Tensor& inv_freq) {
+  const int64_t n = y.size(0), d = inv_freq.size(0) * 2;
+  ET_CHECK(y.dim() == 2 && y.size(1) == (hq + 2 * hkv) * d, "rope", "the q/k/v projection has ", y.sizes(),
+           ", expected [tokens, ", (hq + 2 * hkv) * d, "]");
+  return {rope_ref(y.narrow(1, 0, hq * d).reshape({n, hq, d}), pos, inv_freq),
+          rope_ref(y.narrow(1, hq * d, hkv * d).reshape({n, hkv, d}), pos, inv_freq),
+          y.narrow(1, (hq + hkv) * d, hkv * d).reshape({n, hkv, d})};
+}
+
+std::vector<torch::Tensor> rope_qkv(const torch::Tensor& y, int64_t hq, int64_t hkv, const torch::Tensor& pos,
+                                    const torch::Tensor& inv_freq) {
+  const int64_t d = inv_freq.size(0) * 2;
+  ET_CHECK(y.dim() == 2 && y.size(1) == (hq + 2 * hkv) * d, "rope", "the q/k/v projection has ", y.sizes(),
+           ", expected [tokens, ", (hq + 2 * hkv) * d, "]");
+  ET_CHECK(pos.dim() == 1 && pos.size(0) == y.size(0), "rope", "positions ", pos.sizes(), " do not match ", y.size(0),
+           " tokens");
+  const auto t = y.scalar_type();
+  const bool kernel_dtype = t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16;
+  if (kernel_path() == KernelPath::reference || !kernel_dtype || y.numel() == 0 || !(y.is_cpu() || y.is_cuda()))
+    return rope_qkv_ref(y, hq, hkv, pos, inv_freq);
+  return RopeQkvFunction::apply(y, hq, hkv, pos, inv_freq);
 }
 
 torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& pos, const torch::Tensor& inv_freq) {

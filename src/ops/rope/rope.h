@@ -20,7 +20,20 @@ namespace et::ops {
 torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& positions, const torch::Tensor& inv_freq);
 torch::Tensor rope_ref(const torch::Tensor& x, const torch::Tensor& positions, const torch::Tensor& inv_freq);
 
+// The fused q/k/v projection's output y [N, (hq + 2 hkv) d] (q, k, v side by side in each row) to
+// rotated q [N, hq, d], rotated k [N, hkv, d] and v [N, hkv, d], each contiguous. The backward
+// writes the gradient of y whole: the inverse rotation of dq and dk into their columns and dv into
+// its own, so the projection's backward reads one contiguous tensor (no slice gradients to sum).
+std::vector<torch::Tensor> rope_qkv(const torch::Tensor& y, int64_t hq, int64_t hkv, const torch::Tensor& positions,
+                                    const torch::Tensor& inv_freq);
+// Reference: slices of y through rope_ref (and v as is).
+std::vector<torch::Tensor> rope_qkv_ref(const torch::Tensor& y, int64_t hq, int64_t hkv,
+                                        const torch::Tensor& positions, const torch::Tensor& inv_freq);
+
 namespace detail {
+// y <- rotation of x (both [N, heads, d] with contiguous heads, any token stride).
+void rope_rotate_cuda_into(const torch::Tensor& x, torch::Tensor& y, const torch::Tensor& positions,
+                           const torch::Tensor& inv_freq, bool inverse);
 // Out-of-place rotation of a contiguous x by +a (forward) or -a (backward), fast paths.
 torch::Tensor rope_rotate_cpu(const torch::Tensor& x, const torch::Tensor& positions, const torch::Tensor& inv_freq,
                               bool inverse);

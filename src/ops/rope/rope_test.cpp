@@ -54,6 +54,28 @@ TEST(Rope, RotatesEachPairByItsPositionTimesFrequency) {
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(y.view({4})[i].item<float>(), want[i], 1e-6) << i;
 }
 
+OpCheck qkv_check(int64_t hq, int64_t hkv) {
+  return {"rope_qkv",
+          [=](const std::vector<torch::Tensor>& x) { return et::ops::rope_qkv(x[0], hq, hkv, x[1], x[2]); },
+          [=](const std::vector<torch::Tensor>& x) { return et::ops::rope_qkv_ref(x[0], hq, hkv, x[1], x[2]); }};
+}
+
+TEST(Rope, QkvSplitMatchesTheReferenceAtOddSizes) {
+  for (const auto& dev : devices())
+    for (int64_t n : odd_sizes())
+      for (auto [hq, hkv] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {4, 2}, {3, 1}})
+        for (auto dt : {torch::kFloat32, torch::kBFloat16}) {
+          torch::manual_seed(n + hq);
+          const int64_t d = 8;
+          expect_matches_reference(qkv_check(hq, hkv),
+                                   {"tokens=" + std::to_string(n) + " hq=" + std::to_string(hq) + " hkv=" + std::to_string(hkv),
+                                    {torch::randn({n, (hq + 2 * hkv) * d}), torch::randint(0, 5000, {n}, torch::kInt64), inv_freq(d)},
+                                    {true, false, false},
+                                    {false, false, true}},
+                                   dt, dev);
+        }
+}
+
 TEST(Rope, RejectsMismatchedPositions) {
   EXPECT_THROW(et::ops::rope(torch::randn({3, 1, 4}), torch::zeros({2}, torch::kInt64), inv_freq(4)), std::exception);
 }

@@ -1,0 +1,53 @@
+// A group of linears that read one input (q, k, v; gate, up; or a single o or down), each a frozen
+// weight with an optional LoRA adapter, computed as one op:
+//
+//   Y = x W^T + b + Z BD,   Z = x A^T
+//   W = [W_1; ...; W_n]  (out = sum of out_j),   A = [A_1; ...; A_n]  (R = sum of r_j rows)
+//   BD [R, out] block diagonal, block j = (s_j B_j)^T   (the scale is folded into B_j by the caller)
+//
+// Backward, dY [M, out]:
+//   dZ = dY BD^T                          [M, R]     one GEMM
+//   dx = dY W + dZ A                      [M, in]    one GEMM and one accumulating GEMM (no extra add)
+//   dA = dZ^T x                           [R, in]    one GEMM for the whole group
+//   dBD = Z^T dY,  d(s_j B_j) = (block j of dBD)^T   one GEMM (the off-diagonal blocks are dropped)
+// Saved: x and Z (M x R), nothing of size M x out. The frozen weight is produced by callbacks, so a
+// 4-bit one is dequantized just in time in the forward and again in the backward (never kept), and
+// a group whose weights are adjacent rows of one buffer runs a single GEMM with N = out.
+// Against one linear at a time this saves, per group, the n - 1 extra reads of x, the n - 1 sums of
+// input gradients and every LoRA input-gradient add, and most of the small launches.
+//
+// The reference is the same sum written per linear in plain autograd ops.
+#pragma once
+#include <torch/types.h>
+
+#include <functional>
+#include <vector>
+
+namespace et::ops {
+
+// The frozen part of a group: y = x W^T (+ bias) and dx = dy W, both on 2-D [M, .] tensors.
+struct FrozenWeight {
+  int64_t in = 0, out = 0;
+  int matrices = 1;  // frozen matrices in the group (each input-gradient product counts as one backward)
+  std::function<torch::Tensor(const torch::Tensor& x)> forward;
+  std::function<torch::Tensor(const torch::Tensor& dy)> input_grad;
+};
+
+// One member's adapter: A [r, in], B [out_j, r] with its scale folded in; both undefined: none.
+// Differentiable (gradients flow back to whatever made them: dedicated factors, shared ones).
+struct LoraFactors {
+  torch::Tensor A, B;
+  bool defined() const { return A.defined(); }
+};
+
+// x [..., in] -> Y [..., out]: the members' outputs side by side (member j in columns
+// [sum_{i<j} out_i, + out_j)). lora has one entry per member (outs.size()).
+torch::Tensor lora_linear(const torch::Tensor& x, std::shared_ptr<const FrozenWeight> w,
+                          const std::vector<int64_t>& outs, const std::vector<LoraFactors>& lora);
+
+// The reference: every member on its own in autograd ops (y_j = x W_j^T + b_j + (x A_j^T) B_j^T),
+// concatenated.
+torch::Tensor lora_linear_ref(const torch::Tensor& x, const FrozenWeight& w, const std::vector<int64_t>& outs,
+                              const std::vector<LoraFactors>& lora);
+
+}  // namespace et::ops

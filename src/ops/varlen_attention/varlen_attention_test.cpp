@@ -1,0 +1,99 @@
+// Varlen attention: sequence offsets from segment ids by hand; the flash path (CUDA, bfloat16 and
+// float16) against the explicit per-sequence reference at odd sequence lengths, grouped-query heads
+// and a sliding window; the reference's backward against finite differences; and the reference
+// against a property: a packed row attends exactly like its sequences run one by one.
+#include <gtest/gtest.h>
+
+#include "ops/common/op_harness.h"
+#include "ops/varlen_attention/varlen_attention.h"
+
+namespace {
+
+using namespace et::ops;
+using namespace et::ops::test;
+
+TEST(VarlenAttention, OffsetsFollowTheRunsOfEachRow) {
+  // row 0: conversations 0 (3 tokens), 1 (2 tokens), padding (1); row 1: one conversation of 6.
+  const std::vector<int32_t> seg{0, 0, 0, 1, 1, -1, 0, 0, 0, 0, 0, 0};
+  const VarlenSeqs s = varlen_from_segments(seg.data(), 2, 6, torch::kCPU);
+  EXPECT_EQ(s.cu, (std::vector<int32_t>{0, 3, 5, 6, 12}));
+  EXPECT_EQ(s.max_len, 6);
+  EXPECT_EQ(s.total(), 12);
+  EXPECT_TRUE(torch::equal(s.cu_seqlens, torch::tensor({0, 3, 5, 6, 12}, torch::kInt32)));
+}
+
+VarlenSeqs seqs_of(const std::vector<int32_t>& lens, torch::Device dev) {
+  std::vector<int32_t> seg;
+  for (size_t i = 0; i < lens.size(); ++i) seg.insert(seg.end(), static_cast<size_t>(lens[i]), static_cast<int32_t>(i));
+  return varlen_from_segments(seg.data(), 1, static_cast<int64_t>(seg.size()), dev);
+}
+
+OpCheck attn_check(std::vector<int32_t> lens, int64_t window) {
+  auto run = [lens, window](const std::vector<torch::Tensor>& x, bool fast) {
+    const VarlenSeqs s = seqs_of(lens, x[0].device());
+    const double scale = 1.0 / std::sqrt(static_cast<double>(x[0].size(2)));
+    return std::vector<torch::Tensor>{fast ? varlen_attention(x[0], x[1], x[2], s, scale, window)
+                                           : varlen_attention_ref(x[0], x[1], x[2], s, scale, window)};
+  };
+  return {"varlen_attention", [run](const std::vector<torch::Tensor>& x) { return run(x, true); },
+          [run](const std::vector<torch::Tensor>& x) { return run(x, false); }};
+}
+
+OpCase attn_case(const std::vector<int32_t>& lens, int64_t hq, int64_t hkv, int64_t d) {
+  int64_t n = 0;
+  std::string label = "lens=";
+  for (auto l : lens) n += l, label += std::to_string(l) + ",";
+  torch::manual_seed(n + hq);
+  return {label + " heads " + std::to_string(hq) + "/" + std::to_string(hkv) + " d=" + std::to_string(d),
+          {torch::randn({n, hq, d}), torch::randn({n, hkv, d}), torch::randn({n, hkv, d})},
+          {true, true, true},
+          {}};
+}
+
+// Sets the CUDA backend for its lifetime.
+struct BackendScope {
+  explicit BackendScope(VarlenBackend b) : previous(varlen_backend()) { set_varlen_backend(b); }
+  ~BackendScope() { set_varlen_backend(previous); }
+  VarlenBackend previous;
+};
+
+TEST(VarlenAttention, FlashAndCudnnMatchTheReferenceAtOddLengths) {
+  for (auto backend : {VarlenBackend::flash, VarlenBackend::cudnn}) {
+    BackendScope scope(backend);
+    for (const auto& dev : devices()) {
+      if (dev.is_cuda() && backend == VarlenBackend::cudnn && !et::ops::detail::cudnn_varlen_registered()) continue;
+      for (int64_t window : {int64_t{0}, int64_t{16}})
+        for (const auto& lens : std::vector<std::vector<int32_t>>{{1, 31, 33}, {4097}, {7, 1, 1, 40}})
+          for (auto [hq, hkv] : std::vector<std::pair<int64_t, int64_t>>{{4, 2}, {3, 3}})
+            for (auto dt : {torch::kBFloat16, torch::kFloat16, torch::kFloat32}) {
+              if (dev.is_cuda() && dt == torch::kFloat32) continue;  // the fused kernels take 16-bit inputs
+              expect_matches_reference(attn_check(lens, window), attn_case(lens, hq, hkv, 64), dt, dev);
+            }
+    }
+  }
+}
+
+TEST(VarlenAttention, ReferenceBackwardMatchesFiniteDifferences) {
+  expect_reference_gradients_match_finite_differences(attn_check({3, 1, 5}, 0), attn_case({3, 1, 5}, 2, 1, 4));
+  expect_reference_gradients_match_finite_differences(attn_check({9}, 3), attn_case({9}, 2, 2, 4));
+}
+
+TEST(VarlenAttention, APackedRowAttendsLikeItsSequencesOneByOne) {
+  const auto c = attn_case({5, 1, 8}, 4, 2, 8);
+  const VarlenSeqs s = seqs_of({5, 1, 8}, torch::kCPU);
+  const auto packed = varlen_attention_ref(c.inputs[0], c.inputs[1], c.inputs[2], s, 0.3);
+  int64_t b = 0;
+  for (int64_t len : {5, 1, 8}) {
+    // causal attention of one sequence, written out directly
+    auto q = c.inputs[0].slice(0, b, b + len).transpose(0, 1);
+    auto k = c.inputs[1].slice(0, b, b + len).transpose(0, 1).repeat_interleave(2, 0);
+    auto v = c.inputs[2].slice(0, b, b + len).transpose(0, 1).repeat_interleave(2, 0);
+    auto scores = torch::matmul(q, k.transpose(1, 2)) * 0.3 +
+                  torch::full({len, len}, -1e30).triu(1);
+    auto want = torch::matmul(torch::softmax(scores, -1), v).transpose(0, 1);
+    EXPECT_LT(relative_error(packed.slice(0, b, b + len), want), 1e-6) << "sequence at " << b;
+    b += len;
+  }
+}
+
+}  // namespace
