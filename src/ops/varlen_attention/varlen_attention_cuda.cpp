@@ -141,7 +141,7 @@ struct CudnnVarlen : torch::autograd::Function<CudnnVarlen> {
     auto g = call_by_name("aten::_cudnn_attention_backward",
                           {{"grad_out", grads[0].contiguous()}, {"query", s[0]}, {"key", s[1]}, {"value", s[2]},
                            {"out", s[3]}, {"logsumexp", s[4]}, {"philox_seed", s[6]}, {"philox_offset", s[7]},
-                           {"attn_bias", c10::IValue()}, {"cum_seq_q", s[5]}, {"cum_seq_k", s[5]},
+                           {"attn_bias", torch::Tensor()}, {"cum_seq_q", s[5]}, {"cum_seq_k", s[5]},
                            {"max_q", max_len}, {"max_k", max_len}, {"dropout_p", 0.0}, {"is_causal", true},
                            {"scale", ctx->saved_data["scale"].toDouble()}});
     ET_CHECK(g.size() >= 3, "varlen_attention", "_cudnn_attention_backward returned ", g.size(), " values");
