@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
 mkdir -p "$OUT"
 BUILD=${BUILD:-build-cuda}
-shapes="llama qwen" ckpts="off on" modes="bf16 nf4" packed=1 peft=1 profile=0 steps=8 build=1
+shapes="llama qwen" ckpts="off on" modes="bf16 nf4" packed=1 peft=1 profile=0 steps=6 build=1
 while [ $# -gt 0 ]; do
   case $1 in
     --shapes) shapes=$2; shift 2 ;;
@@ -75,7 +75,7 @@ stamp "matmul peak: $(tail -1 "$res")"
 # ours SHAPE CKPT MODE DATA [extra args...]: one edgetune run, a JSON line into $res.
 ours() {
   local shape=$1 ckpt=$2 mode=$3 data=$4; shift 4
-  local args=(--model "$work/$shape" --steps "$steps" --warmup 3 --attention "${ATTENTION:-auto}")
+  local args=(--model "$work/$shape" --steps "$steps" --warmup 2 --attention "${ATTENTION:-auto}")
   [ "$ckpt" = on ] && args+=(--grad-checkpoint)
   [ "$mode" = nf4 ] && args+=(--quant nf4) || args+=(--quant none)
   if [ "$data" = packed ]; then
@@ -91,7 +91,7 @@ ours() {
 }
 theirs() {
   local shape=$1 ckpt=$2 data=$3
-  local args=(--model "$work/$shape" --steps "$steps" --warmup 3)
+  local args=(--model "$work/$shape" --steps "$steps" --warmup 2)
   [ "$ckpt" = on ] && args+=(--grad-checkpoint)
   if [ "$data" = packed ]; then args+=(--batch 32 --seq 512 --rows "$work/rows-$shape.json"); else args+=(--batch 8 --seq 2048); fi
   local line
