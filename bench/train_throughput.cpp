@@ -29,14 +29,13 @@
 #include "edgetune/model/model.h"
 #include "edgetune/model/model_files.h"
 #include "edgetune/train/trainer.h"
-#include "ops/varlen_attention/varlen_attention.h"
 #include "step_profiler.h"
 
 namespace {
 
 struct Args {
   std::string model, quant = "nf4", data = "random", tokenizer, kernels = "fast", profile, dump_rows;
-  std::string device = "cuda", dtype = "bfloat16", chat_template = "plain", attention = "auto";
+  std::string device = "cuda", dtype = "bfloat16", chat_template = "plain";
   bool grad_checkpoint = false;
   int batch = 8, seq = 2048, rank = 16, steps = 10, warmup = 3;
   double alpha = 32;
@@ -104,9 +103,6 @@ int run(const Args& a) {
   r.data.chat_template = a.chat_template;
   validate_recipe(r);
   apply_kernel_path(r);
-  ops::set_varlen_backend(a.attention == "flash"   ? ops::VarlenBackend::flash
-                          : a.attention == "cudnn" ? ops::VarlenBackend::cudnn
-                                                   : ops::VarlenBackend::automatic);
 
   TrainSession s;
   s.recipe = r;
@@ -172,7 +168,6 @@ int run(const Args& a) {
                      {"quant", a.quant},
                      {"grad_checkpoint", a.grad_checkpoint},
                      {"kernels", a.kernels},
-                     {"attention", a.attention},
                      {"batch", a.batch},
                      {"seq", a.seq},
                      {"data", a.data},
@@ -211,8 +206,6 @@ int main(int argc, char** argv) {
   app.add_option("--kernels", a.kernels, "fast | reference")->check(CLI::IsMember({"fast", "reference"}));
   app.add_option("--profile", a.profile, "write a Chrome trace of two more steps here");
   app.add_option("--dump-rows", a.dump_rows, "write the batches (ids, positions, targets) as JSON");
-  app.add_option("--attention", a.attention, "packed-row attention kernel on CUDA: auto | cudnn | flash")
-      ->check(CLI::IsMember({"auto", "cudnn", "flash"}));
   app.add_option("--device", a.device, "cuda | cpu");
   app.add_option("--dtype", a.dtype, "bfloat16 | float32");
   CLI11_PARSE(app, argc, argv);

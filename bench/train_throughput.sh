@@ -75,7 +75,7 @@ stamp "matmul peak: $(tail -1 "$res")"
 # ours SHAPE CKPT MODE DATA [extra args...]: one edgetune run, a JSON line into $res.
 ours() {
   local shape=$1 ckpt=$2 mode=$3 data=$4; shift 4
-  local args=(--model "$work/$shape" --steps "$steps" --warmup 2 --attention "${ATTENTION:-auto}")
+  local args=(--model "$work/$shape" --steps "$steps" --warmup 2)
   [ "$ckpt" = on ] && args+=(--grad-checkpoint)
   [ "$mode" = nf4 ] && args+=(--quant nf4) || args+=(--quant none)
   if [ "$data" = packed ]; then

@@ -131,7 +131,7 @@ void attach_adapters(model::Model& model, const AdapterSet& adapters) {
         const auto dt = x.scalar_type();
         return lora_add(y, adapter_input(x, dropout), p.A.to(dt), (p.B * p.scale).to(dt));
       };
-      if (dropout == 0) lin->lora = [p] { return ops::LoraFactors{p.A, p.B * p.scale}; };
+      lin->lora = [p, dropout] { return ops::LoraFactors{p.A, p.B * p.scale, dropout}; };
     } else {
       LoraPair s = adapters.shared.at(e.type);
       SharedVectors v = adapters.vectors.at(e.module);
@@ -142,8 +142,9 @@ void attach_adapters(model::Model& model, const AdapterSet& adapters) {
         return lora_add(y, adapter_input(x, dropout), (s.A * v.a.unsqueeze(1)).to(dt),
                         (s.B * (v.b.unsqueeze(1) * s.scale)).to(dt));
       };
-      if (dropout == 0)
-        lin->lora = [s, v] { return ops::LoraFactors{s.A * v.a.unsqueeze(1), s.B * (v.b.unsqueeze(1) * s.scale)}; };
+      lin->lora = [s, v, dropout] {
+        return ops::LoraFactors{s.A * v.a.unsqueeze(1), s.B * (v.b.unsqueeze(1) * s.scale), dropout};
+      };
     }
   }
 }

@@ -48,6 +48,9 @@ bool linear_group_fusable(const std::vector<const Linear*>& g) {
   for (const Linear* l : g) {
     if (l->in_features != g[0]->in_features || (!l->weight.defined() && !l->nf4)) return false;
     if (l->adapter && !l->lora) return false;
+    // the group's weights are frozen: a trained weight (full fine-tuning) takes the plain path
+    if ((l->weight.defined() && l->weight.requires_grad()) || (l->bias.defined() && l->bias.requires_grad()))
+      return false;
   }
   return true;
 }

@@ -38,9 +38,8 @@ struct Linear {
   torch::Tensor bias;    // [out_features] or undefined
   // optional: (x, y) -> y + adapter output
   std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& y)> adapter;
-  // The same adapter as factors (A [r, in], B [out, r] with the scale folded in, differentiable)
-  // for the fused group path (linear_group_forward); set with `adapter`, except for adapters whose
-  // input has dropout (the fused path draws no mask), which keep the per-linear path.
+  // The same adapter as factors (A [r, in], B [out, r] with the scale folded in, differentiable,
+  // and its input dropout) for the fused group path (linear_group_forward); set with `adapter`.
   std::function<ops::LoraFactors()> lora;
 
   std::string weight_name() const { return name + ".weight"; }
@@ -56,7 +55,7 @@ torch::Tensor linear_forward(const Linear& lin, const torch::Tensor& x);
 // when linear_group_fusable holds.
 torch::Tensor linear_group_forward(const std::vector<const Linear*>& group, const torch::Tensor& x,
                                    const torch::Tensor& fused_weight = {});
-// The fast kernel path, one input size, and every adapter available as factors (no dropout).
+// The fast kernel path, one input size, frozen weights, and every adapter available as factors.
 bool linear_group_fusable(const std::vector<const Linear*>& group);
 
 }  // namespace et::model

@@ -39,7 +39,7 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
                                at::TensorList As, at::TensorList Bs,
                                c10::intrusive_ptr<FrozenHolder> holder, std::vector<int64_t> outs,
-                               std::vector<int64_t> ranks) {
+                               std::vector<int64_t> ranks, double dropout) {
     const FrozenWeight& w = *holder->w;
     const Layout l = layout_of(outs, ranks);
     const auto dt = x.scalar_type();
@@ -48,7 +48,7 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
     ET_CHECK(y.dim() == 2 && y.size(1) == l.out, "lora_linear", "the frozen weight gave ", y.sizes(), ", expected [",
              x2.size(0), ", ", l.out, "]");
     // As and Bs hold only the members with an adapter, in member order.
-    torch::Tensor z, A, BD;
+    torch::Tensor z, A, BD, xa;
     if (l.rank > 0) {
       std::vector<torch::Tensor> a;
       for (const auto& t : As) a.push_back(t.to(dt));
@@ -57,10 +57,11 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
       size_t k = 0;
       for (size_t j = 0; j < l.outs.size(); ++j)
         if (l.ranks[j] > 0) BD.narrow(0, l.row[j], l.ranks[j]).narrow(1, l.col[j], l.outs[j]).copy_(Bs[k++].t());
-      z = at::mm(x2, A.t());
+      xa = dropout > 0 ? at::dropout(x2, dropout, /*train=*/true) : x2;  // the adapters' input
+      z = at::mm(xa, A.t());
       y.addmm_(z, BD);
     }
-    ctx->save_for_backward({x2, z, A, BD});
+    ctx->save_for_backward({x2, z, A, BD, xa});
     ctx->saved_data["w"] = c10::IValue::make_capsule(holder);
     ctx->saved_data["outs"] = outs;
     ctx->saved_data["ranks"] = ranks;
@@ -74,7 +75,7 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const torch::Tensor &x2 = saved[0], &z = saved[1], &A = saved[2], &BD = saved[3];
+    const torch::Tensor &x2 = saved[0], &z = saved[1], &A = saved[2], &BD = saved[3], &xa = saved[4];
     const auto holder = c10::static_intrusive_pointer_cast<FrozenHolder>(ctx->saved_data["w"].toCapsule());
     const FrozenWeight& w = *holder->w;
     const Layout l = layout_of(ctx->saved_data["outs"].toIntVector(), ctx->saved_data["ranks"].toIntVector());
@@ -91,7 +92,7 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
       out[0] = dx.view(ctx->saved_data["xshape"].toIntVector());
     }
     if (l.rank > 0) {
-      const torch::Tensor dA = at::mm(dz.t(), x2);  // [R, in]
+      const torch::Tensor dA = at::mm(dz.t(), xa);  // [R, in]
       const torch::Tensor dBD = at::mm(z.t(), dy);  // [R, out]
       size_t k = 0;
       for (size_t j = 0; j < l.outs.size(); ++j) {
@@ -102,7 +103,7 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
         ++k;
       }
     }
-    out.resize(1 + 2 * n + 3);  // the holder, outs and ranks take no gradient
+    out.resize(1 + 2 * n + 4);  // the holder, outs, ranks and the dropout rate take no gradient
     return out;
   }
 };
@@ -132,15 +133,18 @@ torch::Tensor lora_linear(const torch::Tensor& x, std::shared_ptr<const FrozenWe
   check_args(x, *w, outs, lora);
   torch::autograd::variable_list As, Bs;
   std::vector<int64_t> ranks;
+  double dropout = 0;
   for (const auto& f : lora) {
+    if (f.defined()) dropout = std::max(dropout, f.dropout);
     if (f.defined()) {
       As.push_back(f.A);
       Bs.push_back(f.B);
     }
     ranks.push_back(f.defined() ? f.A.size(0) : 0);
   }
+  if (!torch::GradMode::is_enabled()) dropout = 0;  // dropout only while training
   return LoraLinearFn::apply(x, at::TensorList(As), at::TensorList(Bs), c10::make_intrusive<FrozenHolder>(std::move(w)),
-                             outs, ranks);
+                             outs, ranks, dropout);
 }
 
 torch::Tensor lora_linear_ref(const torch::Tensor& x, const FrozenWeight& w, const std::vector<int64_t>& outs,
@@ -152,8 +156,10 @@ torch::Tensor lora_linear_ref(const torch::Tensor& x, const FrozenWeight& w, con
   int64_t col = 0;
   for (size_t j = 0; j < outs.size(); ++j) {
     torch::Tensor y = base.narrow(1, col, outs[j]);
-    if (lora[j].defined())
-      y = y + at::mm(at::mm(x2, lora[j].A.to(x.scalar_type()).t()), lora[j].B.to(x.scalar_type()).t());
+    if (lora[j].defined()) {
+      const torch::Tensor xa = lora[j].dropout > 0 && torch::GradMode::is_enabled() ? at::dropout(x2, lora[j].dropout, true) : x2;
+      y = y + at::mm(at::mm(xa, lora[j].A.to(x.scalar_type()).t()), lora[j].B.to(x.scalar_type()).t());
+    }
     parts.push_back(y);
     col += outs[j];
   }

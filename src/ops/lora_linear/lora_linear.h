@@ -1,14 +1,14 @@
 // A group of linears that read one input (q, k, v; gate, up; or a single o or down), each a frozen
 // weight with an optional LoRA adapter, computed as one op:
 //
-//   Y = x W^T + b + Z BD,   Z = x A^T
+//   Y = x W^T + b + Z BD,   Z = drop(x) A^T   (drop: inverted dropout while training, else identity)
 //   W = [W_1; ...; W_n]  (out = sum of out_j),   A = [A_1; ...; A_n]  (R = sum of r_j rows)
 //   BD [R, out] block diagonal, block j = (s_j B_j)^T   (the scale is folded into B_j by the caller)
 //
 // Backward, dY [M, out]:
 //   dZ = dY BD^T                          [M, R]     one GEMM
 //   dx = dY W + dZ A                      [M, in]    one GEMM and one accumulating GEMM (no extra add)
-//   dA = dZ^T x                           [R, in]    one GEMM for the whole group
+//   dA = dZ^T drop(x)                     [R, in]    one GEMM for the whole group
 //   dBD = Z^T dY,  d(s_j B_j) = (block j of dBD)^T   one GEMM (the off-diagonal blocks are dropped)
 // Saved: x and Z (M x R), nothing of size M x out. The frozen weight is produced by callbacks, so a
 // 4-bit one is dequantized just in time in the forward and again in the backward (never kept), and
@@ -35,8 +35,11 @@ struct FrozenWeight {
 
 // One member's adapter: A [r, in], B [out_j, r] with its scale folded in; both undefined: none.
 // Differentiable (gradients flow back to whatever made them: dedicated factors, shared ones).
+// dropout: the adapter input's dropout rate while autograd is on (training); the group draws one
+// mask for all its members (they read the same input), at the largest member's rate.
 struct LoraFactors {
   torch::Tensor A, B;
+  double dropout = 0;
   bool defined() const { return A.defined(); }
 };
 

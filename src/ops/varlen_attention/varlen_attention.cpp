@@ -1,11 +1,9 @@
 // Dispatch, sequence offsets and the reference of varlen attention (varlen_attention.h).
 #include "ops/varlen_attention/varlen_attention.h"
 
-#include <atomic>
 #include <limits>
 
 #include "edgetune/core/error.h"
-#include "edgetune/core/log.h"
 #include "ops/common/kernel_path.h"
 
 namespace et::ops {
@@ -72,41 +70,17 @@ torch::Tensor varlen_attention_ref(const torch::Tensor& q, const torch::Tensor& 
   return torch::cat(outs, 0);
 }
 
-namespace {
-std::atomic<VarlenBackend> g_backend{VarlenBackend::automatic};
-std::atomic<bool> g_cudnn_refused{false};
-}  // namespace
-
-void set_varlen_backend(VarlenBackend b) { g_backend = b; }
-VarlenBackend varlen_backend() { return g_backend; }
-
 torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const VarlenSeqs& seqs, double scale, int64_t window) {
   check_args(q, k, v, seqs);
-  if (kernel_path() != KernelPath::fast || !flash_varlen_usable(q, k, 0.0))
-    return varlen_attention_ref(q, k, v, seqs, scale, window);
-  const VarlenBackend b = g_backend;
-  const bool try_cudnn = window == 0 && detail::cudnn_varlen_registered() &&
-                         (b == VarlenBackend::cudnn || (b == VarlenBackend::automatic && !g_cudnn_refused));
-  if (try_cudnn) {
-    try {
-      return detail::varlen_attention_cudnn(q, k, v, seqs, scale);
-    } catch (const std::exception& e) {
-      if (b == VarlenBackend::cudnn) throw;
-      if (!g_cudnn_refused.exchange(true)) log_warn("varlen attention: cuDNN refused (", e.what(), "); using flash");
-    }
-  }
-  return detail::varlen_attention_flash(q, k, v, seqs, scale, window);
+  if (kernel_path() == KernelPath::fast && flash_varlen_usable(q, k, 0.0))
+    return detail::varlen_attention_flash(q, k, v, seqs, scale, window);
+  return varlen_attention_ref(q, k, v, seqs, scale, window);
 }
 
 #ifndef EDGETUNE_TORCH_CUDA
 namespace detail {
 bool flash_varlen_registered() { return false; }
-bool cudnn_varlen_registered() { return false; }
-torch::Tensor varlen_attention_cudnn(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-                                     const VarlenSeqs&, double) {
-  fail("varlen_attention", "the cuDNN kernel needs a CUDA build of libtorch");
-}
 torch::Tensor varlen_attention_flash(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                      const VarlenSeqs&, double, int64_t) {
   fail("varlen_attention", "the flash kernel needs a CUDA build of libtorch");

@@ -9,13 +9,14 @@
 //   dV_j = sum_i P_ij dO_i,  dP_ij = dO_i . V_j,  dS_ij = P_ij (dP_ij - delta_i),
 //   dQ_i = scale sum_j dS_ij K_j,  dK_j = scale sum_i dS_ij Q_i    (summed over the query heads of a KV head).
 //
-// Fast paths, both in the variable-length form (cumulative sequence offsets, native grouped-query
-// heads) that a CUDA libtorch (>= 2.1) carries, called through the dispatcher by schema argument
-// names, so the call does not depend on one libtorch version's C++ signature: cuDNN's fused
-// attention (the faster on Hopper for these shapes: 1.5 ms against 2.2 ms forward + backward for
-// 8 x 2048 tokens, 32 heads of 64) and FlashAttention-2 (sliding windows, and wherever cuDNN
-// refuses a case: the first refusal switches that process to flash). bfloat16/float16, head_dim a
-// multiple of 8 up to 256.
+// Fast path: the FlashAttention-2 kernels that a CUDA libtorch (>= 2.1) carries, in their
+// variable-length form (cumulative sequence offsets, native grouped-query heads, sliding window),
+// called through the dispatcher by schema argument names, so the call does not depend on one
+// libtorch version's C++ signature. bfloat16/float16, head_dim a multiple of 8 up to 256.
+// (cuDNN's fused attention is faster on Hopper for dense rows, 1.5 against 2.2 ms forward +
+// backward for 8 x 2048 tokens of 32 heads of 64, but its variable-length form through
+// aten::_cudnn_attention_forward/backward gave non-finite gradients on a 4097-token sequence in
+// this op's test on libtorch 2.11, so it is not used; bench/RESULTS.md.)
 // Reference: per sequence, explicit scores with the causal (and window) mask in float32 and
 // autograd, any device and dtype.
 #pragma once
@@ -52,16 +53,7 @@ torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, c
 torch::Tensor varlen_attention_ref(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                    const VarlenSeqs& seqs, double scale, int64_t window = 0);
 
-// Which fused kernel varlen_attention uses on CUDA (auto: cuDNN, flash where cuDNN cannot).
-enum class VarlenBackend { automatic, cudnn, flash };
-void set_varlen_backend(VarlenBackend b);
-VarlenBackend varlen_backend();
-
 namespace detail {
-// The cuDNN call (CUDA libtorch builds; elsewhere, or when cuDNN refuses the case, it throws).
-torch::Tensor varlen_attention_cudnn(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                     const VarlenSeqs& seqs, double scale);
-bool cudnn_varlen_registered();
 // The flash call itself (CUDA libtorch builds; elsewhere it throws).
 torch::Tensor varlen_attention_flash(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                      const VarlenSeqs& seqs, double scale, int64_t window);

@@ -27,8 +27,7 @@ struct AttentionOps {
 const AttentionOps& attention_ops() {
   static const AttentionOps a = [] {
     AttentionOps r;
-    for (const char* n : {"aten::_flash_attention_forward", "aten::_flash_attention_backward",
-                          "aten::_cudnn_attention_forward", "aten::_cudnn_attention_backward"})
+    for (const char* n : {"aten::_flash_attention_forward", "aten::_flash_attention_backward"})
       r.ops[n] = c10::Dispatcher::singleton().findSchema({n, ""});
     return r;
   }();
@@ -112,55 +111,7 @@ struct FlashVarlen : torch::autograd::Function<FlashVarlen> {
   }
 };
 
-// cuDNN's fused attention over the same offsets (its nested-tensor form: q, k, v [N, heads, D]).
-struct CudnnVarlen : torch::autograd::Function<CudnnVarlen> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
-                               const torch::Tensor& v, const torch::Tensor& cu, int64_t max_len, double scale) {
-    c10::cuda::CUDAGuard guard(q.device());
-    const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-    auto out = call_by_name("aten::_cudnn_attention_forward",
-                            {{"query", qc}, {"key", kc}, {"value", vc}, {"attn_bias", c10::IValue()},
-                             {"cum_seq_q", cu}, {"cum_seq_k", cu}, {"max_q", max_len}, {"max_k", max_len},
-                             {"compute_log_sumexp", true}, {"dropout_p", 0.0}, {"is_causal", true},
-                             {"return_debug_mask", false}, {"scale", scale}});
-    ET_CHECK(out.size() >= 8, "varlen_attention", "_cudnn_attention_forward returned ", out.size(), " values");
-    const torch::Tensor o = tensor_of(out[0]);
-    ET_CHECK(o.defined() && o.sizes() == q.sizes(), "varlen_attention", "cuDNN returned ",
-             o.defined() ? o.sizes() : at::IntArrayRef{}, " for q ", q.sizes());
-    ctx->save_for_backward({qc, kc, vc, o, tensor_of(out[1]), cu, tensor_of(out[6]), tensor_of(out[7])});
-    ctx->saved_data["max_len"] = max_len;
-    ctx->saved_data["scale"] = scale;
-    return o;
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    const auto s = ctx->get_saved_variables();
-    c10::cuda::CUDAGuard guard(s[0].device());
-    const int64_t max_len = ctx->saved_data["max_len"].toInt();
-    auto g = call_by_name("aten::_cudnn_attention_backward",
-                          {{"grad_out", grads[0].contiguous()}, {"query", s[0]}, {"key", s[1]}, {"value", s[2]},
-                           {"out", s[3]}, {"logsumexp", s[4]}, {"philox_seed", s[6]}, {"philox_offset", s[7]},
-                           {"attn_bias", torch::Tensor()}, {"cum_seq_q", s[5]}, {"cum_seq_k", s[5]},
-                           {"max_q", max_len}, {"max_k", max_len}, {"dropout_p", 0.0}, {"is_causal", true},
-                           {"scale", ctx->saved_data["scale"].toDouble()}});
-    ET_CHECK(g.size() >= 3, "varlen_attention", "_cudnn_attention_backward returned ", g.size(), " values");
-    return {tensor_of(g[0]), tensor_of(g[1]), tensor_of(g[2]), torch::Tensor(), torch::Tensor(), torch::Tensor()};
-  }
-};
-
 }  // namespace
-
-bool cudnn_varlen_registered() {
-  return find_op("aten::_cudnn_attention_forward") && find_op("aten::_cudnn_attention_backward");
-}
-
-torch::Tensor varlen_attention_cudnn(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                     const VarlenSeqs& seqs, double scale) {
-  ET_CHECK(seqs.cu_seqlens.defined() && seqs.cu_seqlens.device() == q.device(), "varlen_attention",
-           "the sequence offsets must be on ", q.device().str());
-  return CudnnVarlen::apply(q, k, v, seqs.cu_seqlens, seqs.max_len, scale);
-}
 
 bool flash_varlen_registered() {
   return find_op("aten::_flash_attention_forward") && find_op("aten::_flash_attention_backward");

@@ -50,31 +50,16 @@ OpCase attn_case(const std::vector<int32_t>& lens, int64_t hq, int64_t hkv, int6
           {}};
 }
 
-// Sets the CUDA backend for its lifetime.
-struct BackendScope {
-  explicit BackendScope(VarlenBackend b) : previous(varlen_backend()) { set_varlen_backend(b); }
-  ~BackendScope() { set_varlen_backend(previous); }
-  VarlenBackend previous;
-};
-
-void expect_backend_matches_reference(VarlenBackend backend) {
-  BackendScope scope(backend);
-  for (const auto& dev : devices()) {
-    if (dev.is_cuda() && backend == VarlenBackend::cudnn && !et::ops::detail::cudnn_varlen_registered()) continue;
+TEST(VarlenAttention, FlashMatchesTheReferenceAtOddLengths) {
+  for (const auto& dev : devices())
     for (int64_t window : {int64_t{0}, int64_t{16}})
       for (const auto& lens : std::vector<std::vector<int32_t>>{{1, 31, 33}, {4097}, {7, 1, 1, 40}})
         for (auto [hq, hkv] : std::vector<std::pair<int64_t, int64_t>>{{4, 2}, {3, 3}})
           for (auto dt : {torch::kBFloat16, torch::kFloat16, torch::kFloat32}) {
-            if (dev.is_cuda() && dt == torch::kFloat32) continue;  // the fused kernels take 16-bit inputs
+            if (dev.is_cuda() && dt == torch::kFloat32) continue;  // the flash kernel takes 16-bit inputs
             expect_matches_reference(attn_check(lens, window), attn_case(lens, hq, hkv, 64), dt, dev);
           }
-  }
 }
-
-TEST(VarlenAttention, FlashMatchesTheReferenceAtOddLengths) { expect_backend_matches_reference(VarlenBackend::flash); }
-
-// cuDNN takes no sliding window: window > 0 runs flash whatever the backend.
-TEST(VarlenAttention, CudnnMatchesTheReferenceAtOddLengths) { expect_backend_matches_reference(VarlenBackend::cudnn); }
 
 TEST(VarlenAttention, ReferenceBackwardMatchesFiniteDifferences) {
   expect_reference_gradients_match_finite_differences(attn_check({3, 1, 5}, 0), attn_case({3, 1, 5}, 2, 1, 4));
