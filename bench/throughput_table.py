@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """The table of bench/train_throughput.sh from its throughput.jsonl.
 
-  throughput_table.py throughput.jsonl
+  throughput_table.py throughput.jsonl [--splice bench/RESULTS.md --command "..."]
+
+With --splice, the table (and the command that made it) also replaces what stands between the
+markers <!-- train_throughput:begin --> and <!-- train_throughput:end --> in that file.
 
 Per shape, data and checkpointing: PEFT tokens/s, edgetune bf16 LoRA tokens/s with its ratio to
 PEFT, edgetune NF4 QLoRA tokens/s with its ratio to our bf16, the peak allocator memory of all
@@ -35,8 +38,34 @@ def model_flops(rec):
     return fwd + bwd + 6 * lora * tokens
 
 
+def table(path):
+    out = []
+    print_ = lambda *a: out.append(" ".join(str(x) for x in a))
+    _render(path, print_)
+    return "\n".join(out) + "\n"
+
+
 def main():
-    recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+    import argparse
+    p = argparse.ArgumentParser()
+    p.add_argument("jsonl")
+    p.add_argument("--splice")
+    p.add_argument("--command", default="")
+    a = p.parse_args()
+    text = table(a.jsonl)
+    sys.stdout.write(text)
+    if a.splice:
+        begin, end = "<!-- train_throughput:begin -->", "<!-- train_throughput:end -->"
+        doc = open(a.splice).read()
+        if begin not in doc or end not in doc:
+            sys.exit(f"throughput_table: {a.splice} has no {begin} ... {end} markers")
+        block = f"{begin}\n\nMade by `{a.command}`:\n\n{text}\n{end}"
+        head, rest = doc.split(begin, 1)
+        open(a.splice, "w").write(head + block + rest.split(end, 1)[1])
+
+
+def _render(path, print):
+    recs = [json.loads(l) for l in open(path) if l.strip()]
     peak = next((r["matmul_bf16_tflops"] for r in recs if "matmul_bf16_tflops" in r), None)
     runs = [r for r in recs if "side" in r]
     ours = {(r["shape"], r["data"], r["grad_checkpoint"], r["mode"]): r for r in runs if r["side"] == "edgetune"}

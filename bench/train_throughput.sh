@@ -11,9 +11,11 @@
 #   bash bench/train_throughput.sh [--shapes "llama qwen"] [--ckpt "off on"] [--modes "bf16 nf4"]
 #                                  [--no-packed] [--no-peft] [--profile] [--steps N] [--no-build]
 # Writes $OUT (default out/): throughput.jsonl (every run), table.md (the table with ratios,
-# achieved TFLOP/s and fraction of the measured bf16 matmul peak), profile_*.md with --profile.
+# achieved TFLOP/s and fraction of the measured bf16 matmul peak; also spliced into
+# bench/RESULTS.md, copied to $OUT/RESULTS.md), profile_*.md (per-op GPU time) with --profile.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+args="$*"
 OUT=${OUT:-out}
 mkdir -p "$OUT"
 BUILD=${BUILD:-build-cuda}
@@ -124,6 +126,8 @@ for shape in $shapes; do
     [ "$peft" = 1 ] && theirs "$shape" off packed
   fi
 done
-python3 bench/throughput_table.py "$res" > "$OUT/table.md"
+# The table, also into bench/RESULTS.md (between its train_throughput markers), with this command.
+python3 bench/throughput_table.py "$res" --splice bench/RESULTS.md --command "bash bench/train_throughput.sh $args" > "$OUT/table.md"
+cp bench/RESULTS.md "$OUT/RESULTS.md"
 cat "$OUT/table.md"
 stamp "done"
