@@ -2,6 +2,12 @@
 // held-out conversations (JSONL trajectories, both forms) with the model, greedily, and scores the
 // tool calls it writes against the conversation's: call/no-call decision, tool names, exact calls,
 // arguments; plus the held-out loss. stdout: the summary as JSON; --json OUT also gets every turn.
+//
+// `edgetune eval --bfcl QUESTIONS --answers POSSIBLE (--model MODEL [--patch P] | --predictions
+// PRED.jsonl) [--json OUT]`: Berkeley Function Calling Leaderboard questions scored with its AST
+// rules (eval/bfcl.h), from the model's greedy answers or from given outputs ({"id", "result"} a
+// line). stdout: examples, accuracy, valid_rate, per category and per function; --json OUT adds
+// every example (valid, correct, the reason of a failure, the output).
 #include <cstdio>
 #include <memory>
 
@@ -10,6 +16,7 @@
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
 #include "edgetune/data/trajectory.h"
+#include "edgetune/eval/bfcl.h"
 #include "edgetune/eval/evaluate.h"
 #include "edgetune/export/patch.h"
 #include "edgetune/model/config.h"
@@ -24,6 +31,7 @@ namespace {
 struct EvalArgs {
   std::string model, patch, data, json_out, device = "cpu", dtype = "float32", chat_template = "auto",
                                             format = "auto", system_prompt;
+  std::string bfcl, answers, predictions;
   bool force = false, no_loss = false;
   int64_t max_tokens = 128;
   int max_len = 2048, limit = 0;
@@ -35,19 +43,89 @@ nlohmann::ordered_json calls_json(const std::vector<ToolCall>& calls) {
   return a;
 }
 
-void run_eval(const EvalArgs& a) {
-  if (a.max_tokens <= 0) fail("eval", "--max-tokens must be > 0, got ", a.max_tokens);
-  if (a.limit < 0) fail("eval", "--limit must be >= 0, got ", a.limit);
+struct LoadedModel {
+  model::Model model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::vector<int64_t> stop_ids;  // the model's own (generation_config / config)
+};
+
+LoadedModel load_for_eval(const EvalArgs& a) {
   model::LoadOptions lo;
   lo.device = model::parse_device(a.device);
   lo.dtype = model::parse_compute_dtype(a.dtype, "eval");
-  model::Model m = model::load_model(a.model, lo);
+  LoadedModel out{model::load_model(a.model, lo), nullptr, {}};
   const std::string folder = model::model_files_folder(a.model);
-  const auto tok = load_tokenizer(folder);
+  out.tokenizer = load_tokenizer(folder);
   if (!a.patch.empty()) {
-    apply_patch(m, a.patch, a.model, a.force);
+    apply_patch(out.model, a.patch, a.model, a.force);
     log_info("eval: applied ", a.patch);
   }
+  out.stop_ids = model::stop_token_ids(folder, out.model.config);
+  return out;
+}
+
+EvalOptions eval_options(const EvalArgs& a, const LoadedModel& lm) {
+  EvalOptions o;
+  o.chat_template = a.chat_template == "auto"
+                        ? choose_chat_template(model::family_name(lm.model.config.family), *lm.tokenizer)
+                        : parse_chat_template(a.chat_template);
+  o.max_new_tokens = a.max_tokens;
+  o.max_len = a.max_len;
+  o.limit = a.limit;
+  o.loss = !a.no_loss;
+  o.stop_ids = turn_stop_ids(*lm.tokenizer, o.chat_template, lm.stop_ids);
+  return o;
+}
+
+nlohmann::ordered_json::string_t dump_json(const nlohmann::ordered_json& j, int indent) {
+  // Generated text may hold broken UTF-8: written with replacement characters, never a throw.
+  return j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+void run_bfcl(const EvalArgs& a) {
+  if (!a.data.empty()) fail("eval", "--data and --bfcl are two evaluations: give one of them");
+  if (a.model.empty() == a.predictions.empty())
+    fail("eval", "--bfcl needs either --model (generate the answers) or --predictions (score given ones)");
+  if (!a.predictions.empty() && !a.patch.empty()) fail("eval", "--patch goes with --model, not with --predictions");
+  std::vector<BfclExample> examples = load_bfcl(a.bfcl, a.answers);
+  log_info("eval: ", examples.size(), " BFCL questions from ", a.bfcl);
+  if (!a.system_prompt.empty())  // as training does with data.system_prompt
+    for (auto& e : examples)
+      if (e.question.empty() || e.question[0].role != Role::system)
+        e.question.insert(e.question.begin(), {Role::system, a.system_prompt, {}, ""});
+  nlohmann::ordered_json head{{"questions", a.bfcl}, {"answers", a.answers}};
+  BfclReport r;
+  if (!a.predictions.empty()) {
+    head["predictions"] = a.predictions;
+    r = score_bfcl_predictions(examples, load_bfcl_predictions(a.predictions));
+  } else {
+    const LoadedModel lm = load_for_eval(a);
+    const EvalOptions o = eval_options(a, lm);
+    log_info("eval: chat template ", chat_template_name(o.chat_template));
+    head["model"] = a.model;
+    head["patch"] = a.patch;
+    head["chat_template"] = chat_template_name(o.chat_template);
+    r = run_bfcl_model(lm.model, *lm.tokenizer, examples, o);
+  }
+  head.update(r.summary());
+  if (!a.json_out.empty()) {
+    nlohmann::ordered_json full = head;
+    full["examples_detail"] = r.details();
+    write_file_atomic(a.json_out, dump_json(full, 2) + "\n");
+  }
+  std::printf("%s\n", dump_json(head, -1).c_str());
+}
+
+void run_eval(const EvalArgs& a) {
+  if (a.max_tokens <= 0) fail("eval", "--max-tokens must be > 0, got ", a.max_tokens);
+  if (a.limit < 0) fail("eval", "--limit must be >= 0, got ", a.limit);
+  if (!a.bfcl.empty()) return run_bfcl(a);
+  if (!a.answers.empty() || !a.predictions.empty()) fail("eval", "--answers and --predictions go with --bfcl");
+  if (a.model.empty()) fail("eval", "--model is required (or --bfcl QUESTIONS with --predictions PRED.jsonl)");
+  if (a.data.empty()) fail("eval", "--data is required (or --bfcl QUESTIONS)");
+  const LoadedModel lm = load_for_eval(a);
+  const model::Model& m = lm.model;
+  const auto& tok = lm.tokenizer;
   TrajectoryLoadReport lr;
   auto convs = load_trajectories(a.data, a.format, "skip", &lr);
   if (convs.empty()) fail("eval", a.data, ": no usable conversations");
@@ -56,14 +134,7 @@ void run_eval(const EvalArgs& a) {
       if (c.messages.empty() || c.messages[0].role != Role::system)
         c.messages.insert(c.messages.begin(), {Role::system, a.system_prompt, {}, ""});
 
-  EvalOptions o;
-  o.chat_template = a.chat_template == "auto" ? choose_chat_template(model::family_name(m.config.family), *tok)
-                                              : parse_chat_template(a.chat_template);
-  o.max_new_tokens = a.max_tokens;
-  o.max_len = a.max_len;
-  o.limit = a.limit;
-  o.loss = !a.no_loss;
-  o.stop_ids = turn_stop_ids(*tok, o.chat_template, model::stop_token_ids(folder, m.config));
+  const EvalOptions o = eval_options(a, lm);
   log_info("eval: ", convs.size(), " conversations from ", a.data, ", chat template ",
            chat_template_name(o.chat_template));
   const EvalReport r = evaluate_conversations(m, *tok, convs, o);
@@ -92,23 +163,42 @@ void run_eval(const EvalArgs& a) {
 
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "eval", "Score a model (and patch) on held-out conversations: tool-call accuracy and loss (stdout: JSON)");
+      "eval",
+      "Score a model (and patch) on held-out conversations: tool-call accuracy and loss; or on BFCL function-calling "
+      "questions (--bfcl) from the model's answers or given ones (--predictions) (stdout: JSON)");
+  cmd->footer(
+      "Usage:\n"
+      "  edgetune eval --model MODEL [--patch P] --data FILE [--json OUT]\n"
+      "  edgetune eval --bfcl QUESTIONS.json --answers POSSIBLE.json (--model MODEL [--patch P] | --predictions "
+      "PRED.jsonl) [--json OUT]");
   auto a = std::make_shared<EvalArgs>();
-  cmd->add_option("--model", a->model, "Hugging Face model folder or .etq")->required();
+  cmd->add_option("--model", a->model, "Hugging Face model folder or .etq");
   cmd->add_option("--patch", a->patch, "apply a patch.safetensors made by `edgetune train`");
   cmd->add_flag("--force", a->force, "apply the patch even if it was trained on a different base");
-  cmd->add_option("--data", a->data, "JSONL conversations (chat or ReAct form)")->required();
-  cmd->add_option("--json", a->json_out, "also write the summary and every turn (expected, got, text) here");
+  cmd->add_option("--data", a->data, "JSONL conversations (chat or ReAct form)");
+  cmd->add_option("--bfcl", a->bfcl,
+                  "BFCL questions (BFCL_v4_<category>.json) or chat JSONL to score with the leaderboard's AST rules");
+  cmd->add_option("--answers", a->answers,
+                  "with --bfcl: the possible answers (possible_answer/BFCL_v4_<category>.json); not needed for "
+                  "irrelevance questions or chat JSONL");
+  cmd->add_option("--predictions", a->predictions,
+                  "with --bfcl, instead of --model: JSONL of {\"id\": ..., \"result\": ...}, the result a Python call "
+                  "string \"[f(a=1)]\" or a JSON list of {\"name\", \"arguments\"}");
+  cmd->add_option("--json", a->json_out,
+                  "also write the summary and every turn (expected, got, text) or BFCL example (valid, correct, reason) "
+                  "here");
   cmd->add_option("--max-tokens", a->max_tokens, "most tokens generated per turn")->capture_default_str();
   cmd->add_option("--max-len", a->max_len,
                   "longest prompt + turn in tokens (a turn stops there; a longer prompt is skipped)")
       ->capture_default_str();
-  cmd->add_option("--limit", a->limit, "evaluate only the first N conversations (0: all)")->capture_default_str();
+  cmd->add_option("--limit", a->limit, "evaluate only the first N conversations or BFCL questions (0: all)")
+      ->capture_default_str();
   cmd->add_option("--format", a->format, "auto, chat or react")->capture_default_str();
   cmd->add_option("--chat-template", a->chat_template, "auto, plain, llama3, chatml, qwen3 or gemma3")
       ->capture_default_str();
   cmd->add_option("--system-prompt", a->system_prompt,
-                  "system prompt for conversations that have none (as the recipe's data.system_prompt)");
+                  "system prompt for conversations (or BFCL questions) that have none (as the recipe's "
+                  "data.system_prompt)");
   cmd->add_flag("--no-loss", a->no_loss, "skip the held-out loss");
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "compute dtype: float32 or bfloat16")->capture_default_str();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "edgetune/core/error.h"
 #include "edgetune/core/log.h"
@@ -80,6 +81,31 @@ std::vector<int64_t> turn_stop_ids(const Tokenizer& tok, ChatTemplate tmpl, std:
   return base;
 }
 
+std::optional<std::string> generate_assistant_turn(const model::Model& m, const Tokenizer& tok, const Conversation& prefix,
+                                                   const EvalOptions& o) {
+  const std::vector<std::string> stops = turn_stop_texts(o.chat_template, prefix.react);
+  RenderedChat rc = render_chat(prefix, o.chat_template, false, /*add_generation_prompt=*/true);
+  std::vector<int64_t> ids;
+  if (rc.bos && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
+  for (int32_t id : tok.encode(rc.text(), false, /*parse_special=*/true)) ids.push_back(id);
+  if (static_cast<int64_t>(ids.size()) >= o.max_len) return std::nullopt;
+  model::GenerateOptions g;
+  g.max_new_tokens = std::min<int64_t>(o.max_new_tokens, o.max_len - static_cast<int64_t>(ids.size()));
+  g.sampling.temperature = 0;
+  g.stop_ids = o.stop_ids;
+  std::vector<int32_t> out;
+  model::generate(m, ids, g, [&](int64_t id) {
+    out.push_back(static_cast<int32_t>(id));
+    // The whole turn is decoded again at each token (a byte-fallback character completes
+    // only with its last byte); turns are short, so this stays cheap.
+    std::string text = tok.decode(out, /*skip_special=*/false);
+    return !cut_at_stop(text, stops, prefix.react);
+  });
+  std::string text = tok.decode(out, /*skip_special=*/false);
+  cut_at_stop(text, stops, prefix.react);
+  return text;
+}
+
 EvalReport evaluate_conversations(const model::Model& m, const Tokenizer& tok, const std::vector<Conversation>& all,
                                   const EvalOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -90,43 +116,24 @@ EvalReport evaluate_conversations(const model::Model& m, const Tokenizer& tok, c
   int total = 0;
   for (const auto& c : convs)
     for (const auto& msg : c.messages) total += msg.role == Role::assistant;
-  model::GenerateOptions g;
-  g.max_new_tokens = o.max_new_tokens;
-  g.sampling.temperature = 0;
-  g.stop_ids = o.stop_ids;
-
   Progress bar("eval", total);
   int done = 0;
   for (const auto& c : convs) {
-    const std::vector<std::string> stops = turn_stop_texts(o.chat_template, c.react);
     for (size_t k = 0; k < c.messages.size(); ++k) {
       if (c.messages[k].role != Role::assistant) continue;
       bar.update(++done);
       Conversation prefix = c;
       prefix.messages.resize(k);
-      RenderedChat rc = render_chat(prefix, o.chat_template, false, /*add_generation_prompt=*/true);
-      std::vector<int64_t> ids;
-      if (rc.bos && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
-      for (int32_t id : tok.encode(rc.text(), false, /*parse_special=*/true)) ids.push_back(id);
-      if (static_cast<int64_t>(ids.size()) >= o.max_len) {
+      std::optional<std::string> text = generate_assistant_turn(m, tok, prefix, o);
+      if (!text) {
         ++r.skipped_turns;
         continue;
       }
-      g.max_new_tokens = std::min<int64_t>(o.max_new_tokens, o.max_len - static_cast<int64_t>(ids.size()));
       TurnResult t;
       t.source = c.source;
       t.message = static_cast<int>(k);
       t.expected = expected_calls(c.messages[k], c.react);
-      std::vector<int32_t> out;
-      model::generate(m, ids, g, [&](int64_t id) {
-        out.push_back(static_cast<int32_t>(id));
-        // The whole turn is decoded again at each token (a byte-fallback character completes
-        // only with its last byte); turns are short, so this stays cheap.
-        std::string text = tok.decode(out, /*skip_special=*/false);
-        return !cut_at_stop(text, stops, c.react);
-      });
-      t.text = tok.decode(out, /*skip_special=*/false);
-      cut_at_stop(t.text, stops, c.react);
+      t.text = std::move(*text);
       t.got = parse_tool_calls(t.text);
       t.score = score_calls(t.expected, t.got);
       ++r.turns;

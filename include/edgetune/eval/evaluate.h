@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,12 @@ struct EvalReport {
   std::vector<TurnResult> details;
   nlohmann::ordered_json summary() const;  // the rates and counts (no per-turn details)
 };
+
+// The model's next assistant turn after `prefix`: the conversation rendered with a generation
+// prompt, continued greedily until the turn ends, cut there. nullopt when the prompt has max_len
+// tokens or more.
+std::optional<std::string> generate_assistant_turn(const model::Model& model, const Tokenizer& tokenizer,
+                                                   const Conversation& prefix, const EvalOptions& options);
 
 EvalReport evaluate_conversations(const model::Model& model, const Tokenizer& tokenizer,
                                   const std::vector<Conversation>& conversations, const EvalOptions& options);
