@@ -15,5 +15,6 @@ void add_plan_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_retune_command(CLI::App& app);
 
 }  // namespace et::cli

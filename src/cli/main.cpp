@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   et::cli::add_train_command(app);
   et::cli::add_export_command(app);
   et::cli::add_eval_command(app);
+  et::cli::add_retune_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
