@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include <torch/autograd.h>
+
 #include "ops/glu/glu.h"
 
 #ifdef EDGETUNE_CUDA
@@ -31,6 +33,18 @@ void BM_GluCpuForward(benchmark::State& state, GluActivation act) {
 }
 
 BENCHMARK_CAPTURE(BM_GluCpuForward, silu, GluActivation::silu)->Args({256, 4096})->UseRealTime();
+
+// Gate and up side by side (the fused gate/up projection's output), forward + backward.
+void BM_GluPackedCpu(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  torch::Tensor gu = torch::randn({rows, 2 * cols}).requires_grad_(true), dy = torch::randn({rows, cols});
+  for (auto _ : state) {
+    torch::autograd::backward({et::ops::glu_packed(gu, GluActivation::silu)}, {dy});
+    gu.mutable_grad() = torch::Tensor();
+  }
+  state.SetBytesProcessed(state.iterations() * (3 + 5) * dy.nbytes());
+}
+BENCHMARK(BM_GluPackedCpu)->Args({256, 4096})->UseRealTime();
 BENCHMARK_CAPTURE(BM_GluCpuForward, gelu_tanh, GluActivation::gelu_tanh)->Args({256, 4096})->UseRealTime();
 
 #ifdef EDGETUNE_CUDA

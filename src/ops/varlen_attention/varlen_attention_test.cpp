@@ -57,6 +57,9 @@ TEST(VarlenAttention, FlashMatchesTheReferenceAtOddLengths) {
         for (auto [hq, hkv] : std::vector<std::pair<int64_t, int64_t>>{{4, 2}, {3, 3}})
           for (auto dt : {torch::kBFloat16, torch::kFloat16, torch::kFloat32}) {
             if (dev.is_cuda() && dt == torch::kFloat32) continue;  // the flash kernel takes 16-bit inputs
+            // On the CPU the op is its reference: one dtype of the short cases checks the dispatch
+            // (the float64 reference of a 4097-token sequence takes minutes there).
+            if (dev.is_cpu() && (dt != torch::kFloat32 || lens.size() == 1)) continue;
             expect_matches_reference(attn_check(lens, window), attn_case(lens, hq, hkv, 64), dt, dev);
           }
 }
