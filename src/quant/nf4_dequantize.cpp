@@ -60,6 +60,17 @@ Nf4Buffers buffers_of(const Nf4Weight& w) {
           w.code8.data_ptr<float>(),    w.offset,                        w.numel};
 }
 
+// CPU buffers into a contiguous CPU tensor of w.numel elements (float32, bfloat16 or float16).
+void decode_cpu_into(const Nf4Weight& w, torch::Tensor& out) {
+  const Nf4Buffers q = buffers_of(w);
+  if (out.scalar_type() == torch::kFloat32)
+    decode_parallel<float>(q, out.data_ptr<float>());
+  else if (out.scalar_type() == torch::kBFloat16)
+    decode_parallel<c10::BFloat16>(q, out.data_ptr<c10::BFloat16>());
+  else
+    decode_parallel<c10::Half>(q, out.data_ptr<c10::Half>());
+}
+
 #ifdef EDGETUNE_TORCH_CUDA
 void dequantize_cuda_into(const Nf4Weight& w, torch::Tensor& out) {
   c10::cuda::CUDAGuard guard(w.packed.device());
@@ -107,13 +118,7 @@ torch::Tensor nf4_dequantize(const Nf4Weight& w, torch::Dtype dtype, torch::Devi
   if (device.is_cuda()) return dequantize_cuda(w.to(device), dtype);
 #endif
   torch::Tensor out = torch::empty(w.shape, torch::TensorOptions().dtype(dtype));
-  const Nf4Buffers q = buffers_of(w);
-  if (dtype == torch::kFloat32)
-    decode_parallel<float>(q, out.data_ptr<float>());
-  else if (dtype == torch::kBFloat16)
-    decode_parallel<c10::BFloat16>(q, out.data_ptr<c10::BFloat16>());
-  else
-    decode_parallel<c10::Half>(q, out.data_ptr<c10::Half>());
+  decode_cpu_into(w, out);
   return device.is_cpu() ? out : out.to(device);
 }
 
@@ -130,13 +135,7 @@ void nf4_dequantize_into(const Nf4Weight& w, torch::Tensor& out) {
   if (w.packed.is_cuda()) return dequantize_cuda_into(w, out);
 #endif
   ET_CHECK(w.packed.is_cpu(), where, w.name, ": unsupported device ", w.packed.device().str());
-  const Nf4Buffers q = buffers_of(w);
-  if (dtype == torch::kFloat32)
-    decode_parallel<float>(q, out.data_ptr<float>());
-  else if (dtype == torch::kBFloat16)
-    decode_parallel<c10::BFloat16>(q, out.data_ptr<c10::BFloat16>());
-  else
-    decode_parallel<c10::Half>(q, out.data_ptr<c10::Half>());
+  decode_cpu_into(w, out);
 }
 
 }  // namespace et::quant
