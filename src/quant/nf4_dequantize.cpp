@@ -122,6 +122,26 @@ torch::Tensor nf4_dequantize(const Nf4Weight& w, torch::Dtype dtype, torch::Devi
   return device.is_cpu() ? out : out.to(device);
 }
 
+torch::Tensor nf4_block_scales(const Nf4Weight& w) {
+  const char* where = "nf4_dequant";
+  nf4_validate(w, where);
+  ET_CHECK(w.packed.is_cpu(), where, w.name, ": block scales are read on the CPU, the buffers are on ",
+           w.packed.device().str());
+  torch::Tensor out = torch::empty({w.num_blocks()}, torch::kFloat32);
+  const Nf4Buffers q = buffers_of(w);
+  float* o = out.data_ptr<float>();
+  for (int64_t b = 0; b < w.num_blocks(); ++b) {
+    const float scaled = q.code8[q.absmax_q[b]] * q.absmax2[b / 256];  // as decode_blocks rounds it
+    o[b] = scaled + q.offset;
+  }
+  return out;
+}
+
+torch::Tensor nf4_code_tensor() {
+  const std::array<float, 16>& c = nf4_code();
+  return torch::from_blob(const_cast<float*>(c.data()), {16}, torch::kFloat32).clone();
+}
+
 void nf4_dequantize_into(const Nf4Weight& w, torch::Tensor& out) {
   const char* where = "nf4_dequant";
   nf4_validate(w, where);

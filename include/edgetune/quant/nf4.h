@@ -67,6 +67,13 @@ torch::Tensor nf4_dequantize(const Nf4Weight& w, torch::Dtype dtype, torch::Devi
 // a larger buffer, so several weights can be dequantized side by side for one GEMM.
 void nf4_dequantize_into(const Nf4Weight& w, torch::Tensor& out);
 
+// The raw buffers a kernel that decodes NF4 itself needs (CPU weights): the dequantized absmax of
+// every 64-block, code8[absmax_q[b]] * absmax2[b / 256] + offset rounded as dequantization rounds
+// it (so code[q] * scale[b] is the dequantized value bit for bit), float32 [num_blocks()]; and the
+// 16 NF4 levels (nf4_codebook.h) as a float32 tensor.
+torch::Tensor nf4_block_scales(const Nf4Weight& w);
+torch::Tensor nf4_code_tensor();
+
 // Checks the buffers against the shape (sizes, dtypes, devices, contiguity); throws et::Error
 // naming `where` and the weight, e.g. "[nf4_dequant] absmax has 3 blocks, weight needs 4".
 void nf4_validate(const Nf4Weight& w, const char* where);
