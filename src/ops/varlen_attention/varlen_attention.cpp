@@ -1,10 +1,18 @@
 // Dispatch, sequence offsets and the reference of varlen attention (varlen_attention.h).
 #include "ops/varlen_attention/varlen_attention.h"
 
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <atomic>
 #include <limits>
+#include <numeric>
 
 #include "edgetune/core/error.h"
 #include "ops/common/kernel_path.h"
+#include "ops/varlen_attention/varlen_attention_cpu.h"
 
 namespace et::ops {
 
@@ -29,6 +37,11 @@ bool flash_varlen_usable(const torch::Tensor& q, const torch::Tensor& k, double 
   const int64_t d = q.size(-1);
   if (d % 8 != 0 || d > 256 || k.size(-1) != d) return false;
   return detail::flash_varlen_registered();
+}
+
+bool cpu_varlen_usable(const torch::Tensor& q, const torch::Tensor& k, double softcap) {
+  return softcap <= 0 && q.is_cpu() && k.is_cpu() && q.scalar_type() == torch::kFloat32 &&
+         k.scalar_type() == torch::kFloat32;
 }
 
 namespace {
@@ -70,11 +83,100 @@ torch::Tensor varlen_attention_ref(const torch::Tensor& q, const torch::Tensor& 
   return torch::cat(outs, 0);
 }
 
+namespace {
+
+// Runs fn(sequence, kv head, work) over every pair on all threads, the longest sequences first,
+// each thread taking the next pair when it is done (sequence lengths vary widely).
+template <class F>
+void for_each_group(const std::vector<int64_t>& cu, int64_t heads_kv, int64_t work_per_token, F fn) {
+  const int64_t S = static_cast<int64_t>(cu.size()) - 1;
+  std::vector<int64_t> order(static_cast<size_t>(S));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return cu[a + 1] - cu[a] > cu[b + 1] - cu[b];
+  });
+  int64_t longest = 0;
+  for (int64_t s = 0; s < S; ++s) longest = std::max(longest, cu[s + 1] - cu[s]);
+  const int64_t tasks = S * heads_kv;
+  std::atomic<int64_t> next{0};
+  const int64_t threads = std::min<int64_t>(std::max(1, at::get_num_threads()), std::max<int64_t>(1, tasks));
+  at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+    std::vector<float> work(static_cast<size_t>(work_per_token * longest + work_per_token + 64));
+    for (int64_t t = next++; t < tasks; t = next++) {
+      const int64_t s = order[static_cast<size_t>(t / heads_kv)], g = t % heads_kv;
+      fn(cu[s], cu[s + 1], g, work.data());
+    }
+  });
+}
+
+cpu::VarlenDims dims_of(const torch::Tensor& q, const torch::Tensor& k, double scale, int64_t window) {
+  cpu::VarlenDims d;
+  d.heads_q = q.size(1);
+  d.heads_kv = k.size(1);
+  d.head_dim = q.size(2);
+  d.scale = static_cast<float>(scale);
+  d.window = window;
+  return d;
+}
+
+struct VarlenCpuFn : torch::autograd::Function<VarlenCpuFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, std::vector<int64_t> cu, double scale, int64_t window) {
+    RECORD_FUNCTION("et::varlen_attention_cpu", std::vector<c10::IValue>());
+    const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+    const cpu::VarlenDims d = dims_of(q, k, scale, window);
+    torch::Tensor o = torch::empty_like(qc), lse = torch::empty({q.size(0), q.size(1)}, qc.options());
+    const float *qp = qc.data_ptr<float>(), *kp = kc.data_ptr<float>(), *vp = vc.data_ptr<float>();
+    float *op = o.data_ptr<float>(), *lp = lse.data_ptr<float>();
+    for_each_group(cu, d.heads_kv, d.head_dim + 1, [&](int64_t b, int64_t e, int64_t g, float* work) {
+      cpu::varlen_forward_group(d, qp, kp, vp, b, e, g, op, lp, work);
+    });
+    ctx->save_for_backward({qc, kc, vc, o, lse});
+    ctx->saved_data["cu"] = cu;
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["window"] = window;
+    return o;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    RECORD_FUNCTION("et::varlen_attention_cpu_backward", std::vector<c10::IValue>());
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &q = s[0], &k = s[1], &v = s[2], &o = s[3], &lse = s[4];
+    const std::vector<int64_t> cu = ctx->saved_data["cu"].toIntVector();
+    const cpu::VarlenDims d = dims_of(q, k, ctx->saved_data["scale"].toDouble(), ctx->saved_data["window"].toInt());
+    const torch::Tensor dout = grads[0].to(torch::kFloat32).contiguous();
+    torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
+    const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
+    const float *op = o.data_ptr<float>(), *dop = dout.data_ptr<float>(), *lp = lse.data_ptr<float>();
+    float *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>();
+    for_each_group(cu, d.heads_kv, 4 * d.head_dim + 2, [&](int64_t b, int64_t e, int64_t g, float* work) {
+      cpu::varlen_backward_group(d, qp, kp, vp, op, dop, lp, b, e, g, dqp, dkp, dvp, work);
+    });
+    return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+namespace detail {
+torch::Tensor varlen_attention_cpu(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                   const VarlenSeqs& seqs, double scale, int64_t window) {
+  check_args(q, k, v, seqs);
+  ET_CHECK(cpu_varlen_usable(q, k, 0.0) && v.is_cpu() && v.scalar_type() == torch::kFloat32, "varlen_attention",
+           "the CPU kernel takes float32 CPU tensors, got ", q.scalar_type(), " on ", q.device().str());
+  std::vector<int64_t> cu(seqs.cu.begin(), seqs.cu.end());
+  return VarlenCpuFn::apply(q, k, v, cu, scale, window);
+}
+}  // namespace detail
+
 torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const VarlenSeqs& seqs, double scale, int64_t window) {
   check_args(q, k, v, seqs);
   if (kernel_path() == KernelPath::fast && flash_varlen_usable(q, k, 0.0))
     return detail::varlen_attention_flash(q, k, v, seqs, scale, window);
+  if (kernel_path() == KernelPath::fast && cpu_varlen_usable(q, k, 0.0) && v.scalar_type() == torch::kFloat32)
+    return detail::varlen_attention_cpu(q, k, v, seqs, scale, window);
   return varlen_attention_ref(q, k, v, seqs, scale, window);
 }
 

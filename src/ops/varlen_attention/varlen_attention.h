@@ -17,6 +17,9 @@
 // backward for 8 x 2048 tokens of 32 heads of 64, but its variable-length form through
 // aten::_cudnn_attention_forward/backward gave non-finite gradients on a 4097-token sequence in
 // this op's test on libtorch 2.11, so it is not used; bench/RESULTS.md.)
+// CPU fast path (float32): per (sequence, key/value head) on all threads, the longest sequences
+// first; rows of scores against K transposed, the log-sum-exp saved for a backward that
+// recomputes the probabilities (varlen_attention_cpu.h); nothing of size T x T is kept.
 // Reference: per sequence, explicit scores with the causal (and window) mask in float32 and
 // autograd, any device and dtype.
 #pragma once
@@ -44,8 +47,11 @@ VarlenSeqs varlen_from_segments(const int32_t* segments, int64_t rows, int64_t l
 // bfloat16/float16, head_dim % 8 == 0 and <= 256) and no softcapping is asked for.
 bool flash_varlen_usable(const torch::Tensor& q, const torch::Tensor& k, double softcap);
 
-// The op (differentiable in q, k, v). Fast path when flash_varlen_usable and the kernel path is
-// fast, else the reference. Returns [N, Hq, D] in q's dtype.
+// True when the CPU kernel can run q, k (float32 CPU tensors) and no softcapping is asked for.
+bool cpu_varlen_usable(const torch::Tensor& q, const torch::Tensor& k, double softcap);
+
+// The op (differentiable in q, k, v). With the kernel path fast: the flash kernel when
+// flash_varlen_usable, the CPU kernel when cpu_varlen_usable; else the reference. Returns [N, Hq, D] in q's dtype.
 torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const VarlenSeqs& seqs, double scale, int64_t window = 0);
 
@@ -58,6 +64,9 @@ namespace detail {
 torch::Tensor varlen_attention_flash(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                      const VarlenSeqs& seqs, double scale, int64_t window);
 bool flash_varlen_registered();
+// The CPU kernel (float32 CPU tensors), whatever the kernel path.
+torch::Tensor varlen_attention_cpu(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                   const VarlenSeqs& seqs, double scale, int64_t window);
 }  // namespace detail
 
 }  // namespace et::ops

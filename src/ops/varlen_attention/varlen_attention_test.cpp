@@ -1,11 +1,13 @@
 // Varlen attention: sequence offsets from segment ids by hand; the flash path (CUDA, bfloat16 and
-// float16) against the explicit per-sequence reference at odd sequence lengths, grouped-query heads
+// float16) and the CPU kernel (float32) against the explicit per-sequence reference at odd sequence lengths, grouped-query heads
 // and a sliding window; the reference's backward against finite differences; and the reference
 // against a property: a packed row attends exactly like its sequences run one by one.
 #include <gtest/gtest.h>
 
 #include "ops/common/op_harness.h"
+#include "ops/common/kernel_path.h"
 #include "ops/varlen_attention/varlen_attention.h"
+#include "ops/varlen_attention/varlen_attention_cpu.h"
 
 namespace {
 
@@ -62,6 +64,40 @@ TEST(VarlenAttention, FlashMatchesTheReferenceAtOddLengths) {
             if (dev.is_cpu() && (dt != torch::kFloat32 || lens.size() == 1)) continue;
             expect_matches_reference(attn_check(lens, window), attn_case(lens, hq, hkv, 64), dt, dev);
           }
+}
+
+TEST(VarlenAttention, CpuKernelMatchesTheReferenceAtOddHeadDims) {
+  // head_dim 8 is stories260K's; 1 and 33 leave every vector tail; a window shorter than a sequence
+  for (int64_t d : {int64_t{1}, int64_t{8}, int64_t{33}})
+    for (int64_t window : {int64_t{0}, int64_t{5}})
+      for (const auto& lens : std::vector<std::vector<int32_t>>{{1, 31, 33}, {2, 1, 64}})
+        expect_matches_reference(attn_check(lens, window), attn_case(lens, 6, 2, d), torch::kFloat32, torch::kCPU);
+}
+
+TEST(VarlenAttention, CpuKernelRunsOnTheFastPathOnly) {
+  // the fast path's result differs from the reference's in the last bits; the reference path gives
+  // the reference exactly
+  const auto c = attn_case({7, 30}, 4, 2, 16);
+  const VarlenSeqs s = seqs_of({7, 30}, torch::kCPU);
+  const torch::Tensor want = varlen_attention_ref(c.inputs[0], c.inputs[1], c.inputs[2], s, 0.25);
+  {
+    KernelPathScope ref(KernelPath::reference);
+    EXPECT_TRUE(torch::equal(varlen_attention(c.inputs[0], c.inputs[1], c.inputs[2], s, 0.25), want));
+  }
+  const torch::Tensor fast = et::ops::detail::varlen_attention_cpu(c.inputs[0], c.inputs[1], c.inputs[2], s, 0.25, 0);
+  EXPECT_LT(relative_error(fast, want), 1e-6);
+  EXPECT_TRUE(torch::equal(varlen_attention(c.inputs[0], c.inputs[1], c.inputs[2], s, 0.25), fast));
+}
+
+TEST(VarlenAttention, CpuExpIsAccurate) {
+  double worst = 0;
+  for (float x = -87.f; x <= 88.f; x += 0.01f) {
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(et::ops::cpu::varlen_exp(x) - want) / want);
+  }
+  EXPECT_LT(worst, 5e-7);
+  EXPECT_GT(et::ops::cpu::varlen_exp(-1e30f), 0.f);  // far below: clamped, never NaN
+  EXPECT_LT(et::ops::cpu::varlen_exp(-1e30f), 1e-37f);
 }
 
 TEST(VarlenAttention, ReferenceBackwardMatchesFiniteDifferences) {
