@@ -54,8 +54,10 @@ void check_hidden(const Model& m, const torch::Tensor& hidden, const ForwardInpu
 
 bool uses_varlen_attention(const Model& m, const ForwardInputs& in) {
   if (!in.varlen || in.cache || ops::kernel_path() != ops::KernelPath::fast) return false;
+  if (m.config.attn_softcap > 0) return false;
+  if (m.device.is_cpu()) return m.dtype == torch::kFloat32;  // the CPU kernel (ops/varlen_attention)
   if (!m.device.is_cuda() || (m.dtype != torch::kBFloat16 && m.dtype != torch::kFloat16)) return false;
-  if (m.config.attn_softcap > 0 || m.config.head_dim % 8 != 0 || m.config.head_dim > 256) return false;
+  if (m.config.head_dim % 8 != 0 || m.config.head_dim > 256) return false;
   return ops::detail::flash_varlen_registered();
 }
 

@@ -4,6 +4,7 @@
 #include "edgetune/core/error.h"
 #include "edgetune/quant/nf4_linear.h"
 #include "ops/common/kernel_path.h"
+#include "ops/nf4_matmul/nf4_matmul.h"
 
 namespace et::model {
 
@@ -70,6 +71,72 @@ bool rows_of(const torch::Tensor& fused, const std::vector<const Linear*>& g) {
   return row == fused.size(0);
 }
 
+// The frozen part of a float32 CPU group through the CPU kernel that decodes NF4 inside its GEMM
+// (ops/nf4_matmul): each member's product into its columns of Y (forward) and accumulated into
+// dX (input gradient); dense members, or the stacked dense buffer, through the same kernel.
+std::shared_ptr<ops::FrozenWeight> cpu_frozen_group(const torch::Tensor& stacked, const std::vector<torch::Tensor>& dense,
+                                                    const std::vector<std::shared_ptr<quant::Nf4Weight>>& nf4,
+                                                    const std::vector<int64_t>& outs, const torch::Tensor& bias,
+                                                    std::shared_ptr<ops::FrozenWeight> w) {
+  struct Member {
+    ops::MatmulWeight w;
+    int64_t col = 0;
+    torch::Tensor bias;
+  };
+  auto members = std::make_shared<std::vector<Member>>();
+  const torch::Tensor code = quant::nf4_code_tensor();
+  auto add = [&](ops::MatmulWeight mw, int64_t col) {
+    const int64_t rows = mw.rows;
+    members->push_back({std::move(mw), col, bias.defined() ? bias.narrow(0, col, rows).contiguous() : torch::Tensor()});
+  };
+  if (stacked.defined()) {
+    ops::MatmulWeight mw;
+    mw.dense = stacked.contiguous();
+    mw.rows = w->out;
+    mw.cols = w->in;
+    add(mw, 0);
+  } else {
+    int64_t col = 0;
+    for (size_t j = 0; j < outs.size(); ++j) {
+      ops::MatmulWeight mw;
+      mw.rows = outs[j];
+      mw.cols = w->in;
+      if (nf4[j]) {
+        ET_CHECK(nf4[j]->packed.is_cpu(), "linear", nf4[j]->name, ": NF4 buffers on ", nf4[j]->packed.device().str(),
+                 " for a CPU input");
+        mw.packed = nf4[j]->packed;
+        mw.scales = quant::nf4_block_scales(*nf4[j]);
+        mw.code = code;
+        mw.block = quant::Nf4Weight::kBlock;
+      } else {
+        mw.dense = dense[j].to(torch::kFloat32).contiguous();
+      }
+      add(mw, col);
+      col += outs[j];
+    }
+  }
+  const int64_t in = w->in, out = w->out;
+  w->forward = [members, out](const torch::Tensor& x) {
+    const torch::Tensor xc = x.contiguous();
+    torch::Tensor y = torch::empty({xc.size(0), out}, xc.options());
+    for (const Member& m : *members) {
+      torch::Tensor cols = y.narrow(1, m.col, m.w.rows);
+      ops::nf4_matmul_into(xc, m.w, m.bias, cols);
+    }
+    return y;
+  };
+  w->input_grad = [members, in](const torch::Tensor& dy) {
+    torch::Tensor dx = torch::empty({dy.size(0), in}, dy.options());
+    bool first = true;
+    for (const Member& m : *members) {
+      ops::nf4_matmul_t_into(dy.narrow(1, m.col, m.w.rows), m.w, dx, !first);
+      first = false;
+    }
+    return dx;
+  };
+  return w;
+}
+
 // The frozen part of a group: the weights as one [sum out, in] matrix in dtype dt (the stacked
 // buffer itself, or NF4 dequantized just in time into a fresh one, at every call: forward and
 // again in backward), and the stacked bias.
@@ -102,6 +169,7 @@ std::shared_ptr<ops::FrozenWeight> frozen_group(const std::vector<const Linear*>
     p->bias = torch::cat(b, 0);
   }
   const int64_t in = w->in, out = w->out;
+  if (dev.is_cpu() && dt == torch::kFloat32) return cpu_frozen_group(p->stacked, p->dense, p->nf4, p->outs, p->bias, w);
   auto weight = [p, in, out, dt, dev]() {
     if (p->stacked.defined()) return p->stacked;
     torch::Tensor W = torch::empty({out, in}, torch::TensorOptions().dtype(dt).device(dev));

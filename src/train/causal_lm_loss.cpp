@@ -28,7 +28,7 @@ BatchTensors to_tensors(const Batch& b, torch::Device device) {
   t.num_targets = b.num_targets;
   for (auto s : b.segments) t.num_tokens += s >= 0;
   t.loss = loss_positions(b, device);
-  if (device.is_cuda()) t.varlen = std::make_shared<ops::VarlenSeqs>(ops::varlen_from_segments(b.segments.data(), b.rows, b.len, device));
+  t.varlen = std::make_shared<ops::VarlenSeqs>(ops::varlen_from_segments(b.segments.data(), b.rows, b.len, device));
   int64_t lo = 0, hi = 0;
   for (int32_t id : b.ids) {
     lo = std::min<int64_t>(lo, id);

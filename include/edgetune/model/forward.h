@@ -29,13 +29,14 @@ struct ForwardInputs {
   KVCache* cache = nullptr;
   AttentionImpl attention = AttentionImpl::automatic;
   // The rows' sequences (the runs of segment_ids, or one per row) as cumulative offsets: when set
-  // and uses_varlen_attention() holds, attention runs the flash kernel over them with RoPE fused
+  // and uses_varlen_attention() holds, attention runs a variable-length kernel over them with RoPE fused
   // on the flat [B*T, heads, head_dim] layout, and no mask or RoPE table is built.
   const ops::VarlenSeqs* varlen = nullptr;
 };
 
-// True when forward_layers runs attention over in.varlen with the flash kernel: varlen set, no
-// cache, the fast kernel path, a CUDA bfloat16/float16 model without attention softcapping.
+// True when forward_layers runs attention over in.varlen with a variable-length kernel: varlen set,
+// no cache, the fast kernel path, no attention softcapping, and a CUDA bfloat16/float16 model (the
+// flash kernel) or a CPU float32 one (the CPU kernel of ops/varlen_attention).
 bool uses_varlen_attention(const Model& model, const ForwardInputs& in);
 
 // input_ids [B, T] int64 -> [B, T, hidden] in the model's dtype (Gemma: times sqrt(hidden)).

@@ -35,7 +35,7 @@ struct BatchTensors {
   torch::Tensor cut_hidden;
   // Worked out on the host by to_tensors, so the step needs no device sync for them: the loss
   // positions (slots undefined: computed on the device from target), the rows' sequences for
-  // varlen attention (CUDA devices), and whether every id was checked against the vocabulary
+  // varlen attention, and whether every id was checked against the vocabulary
   // (max_id >= 0: the largest id).
   LossPositions loss;
   std::shared_ptr<const ops::VarlenSeqs> varlen;

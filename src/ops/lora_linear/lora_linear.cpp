@@ -1,6 +1,7 @@
 // The fused LoRA linear group: autograd function, dispatch and reference (lora_linear.h).
 #include "ops/lora_linear/lora_linear.h"
 
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "edgetune/core/error.h"
@@ -40,6 +41,7 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
                                at::TensorList As, at::TensorList Bs,
                                c10::intrusive_ptr<FrozenHolder> holder, std::vector<int64_t> outs,
                                std::vector<int64_t> ranks, double dropout) {
+    RECORD_FUNCTION("et::lora_linear", std::vector<c10::IValue>());
     const FrozenWeight& w = *holder->w;
     const Layout l = layout_of(outs, ranks);
     const auto dt = x.scalar_type();
