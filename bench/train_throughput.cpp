@@ -12,12 +12,16 @@
 // tokenized like training data (the tokenizer of --tokenizer) and packed into rows of --seq.
 // --dump-rows writes the rows of the first timed batches (ids, positions, targets) so that the
 // baseline (bench/peft_baseline.py) trains on exactly the same tokens.
-// stdout: one JSON object: tokens/s, s/step, peak memory, the losses of the timed steps.
+// stdout: one JSON object: tokens/s, s/step, peak memory, the losses of the timed steps, and the
+// process CPU time of the timed steps with the intra-op thread count (CPU runs).
 #include <torch/cuda.h>
 
 #include <CLI/CLI.hpp>
+#include <ATen/Parallel.h>
+
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -145,6 +149,7 @@ int run(const Args& a) {
   sync(dev);
   int64_t tokens = 0, targets = 0;
   const auto t0 = std::chrono::steady_clock::now();
+  const std::clock_t c0 = std::clock();
   for (int i = 0; i < a.steps; ++i) {
     const StepStats st = train_step(s, stream, opt, r.train.lr, a.warmup + i, loss_opts);
     tokens += st.tokens;
@@ -153,6 +158,9 @@ int run(const Args& a) {
   }
   sync(dev);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // CPU time of all threads over the timed steps: on a shared machine, wall time includes waiting
+  // for cores that other processes hold; cpu_s / (threads * seconds) says how much of them we had.
+  const double cpu_secs = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
   const double peak_mb = peak_memory_mb(dev);
 
   bool profiled = false;
@@ -177,6 +185,8 @@ int run(const Args& a) {
                      {"targets", targets},
                      {"attn_pairs", attn_pairs},
                      {"seconds", secs},
+                     {"cpu_seconds", cpu_secs},
+                     {"threads", at::get_num_threads()},
                      {"step_s", secs / a.steps},
                      {"tokens_per_s", static_cast<double>(tokens) / secs},
                      {"peak_mb", peak_mb},

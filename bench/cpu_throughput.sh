@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Training-step throughput on the CPU, fast kernel path against the reference path, on stories260K
+# and a ~30M-parameter Llama shape (hidden 512, 8 layers, 8 heads of 64, intermediate 1408,
+# vocabulary 8192 tied: 29.9M parameters), random init, float32, packed rows of the stories-tools
+# conversations, LoRA r=16 on all seven projections, AdamW.
+#
+#   bash bench/cpu_throughput.sh [--out DIR] [--quant "nf4 none"] [--shapes "stories260K llama30m"]
+#                                [--steps N] [--warmup N] [--batch 8] [--seq 256] [--rounds 2]
+#
+# Writes DIR/llama30m/config.json, one JSON line per run to DIR/runs.jsonl, and the table
+# (bench/cpu_throughput_table.py) to stdout. Runs alternate fast and reference `--rounds` times
+# so that a shared machine's load falls on both alike; the table takes each side's best round.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+out="$root/runs/cpu-throughput"
+quants="nf4"
+shapes="stories260K llama30m"
+steps=4
+warmup=1
+batch=8
+seq=256
+rounds=2
+bin="$root/build/bench/train_throughput"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --out) out="$2"; shift 2 ;;
+    --quant) quants="$2"; shift 2 ;;
+    --shapes) shapes="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
+    --batch) batch="$2"; shift 2 ;;
+    --seq) seq="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --bin) bin="$2"; shift 2 ;;
+    *) echo "cpu_throughput.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ -x "$bin" ]] || { echo "cpu_throughput.sh: build $bin first (cmake --build build --target train_throughput)" >&2; exit 1; }
+shared="$root/../shared/models/stories260K"
+[[ -f "$shared/config.json" ]] || { echo "cpu_throughput.sh: $shared/config.json is missing" >&2; exit 1; }
+mkdir -p "$out/llama30m"
+python3 - "$shared/config.json" "$out/llama30m/config.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=8, head_dim=64,
+         intermediate_size=1408, vocab_size=8192, max_position_embeddings=2048, tie_word_embeddings=True)
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+EOF
+: > "$out/runs.jsonl"
+for shape in $shapes; do
+  dir="$out/llama30m"
+  [[ "$shape" == stories260K ]] && dir="$shared"
+  for quant in $quants; do
+    for ((r = 0; r < rounds; r++)); do
+      for kernels in fast reference; do
+        echo "cpu_throughput: $shape $quant $kernels (round $((r + 1)))" >&2
+        line=$("$bin" --model "$dir" --device cpu --dtype float32 --quant "$quant" --kernels "$kernels" \
+          --data "$root/data/stories-tools/train.jsonl" --tokenizer "$shared" --batch "$batch" --seq "$seq" \
+          --steps "$steps" --warmup "$warmup" 2>/dev/null)
+        python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["shape"]=sys.argv[2]; print(json.dumps(d))' \
+          "$line" "$shape" >> "$out/runs.jsonl"
+      done
+    done
+  done
+done
+python3 "$here/cpu_throughput_table.py" "$out/runs.jsonl"
