@@ -130,18 +130,21 @@ void nf4_matmul_t_into(const torch::Tensor& dy, const MatmulWeight& w, torch::Te
 
 namespace {
 
+// The weight and the bias (not differentiable; an undefined tensor cannot be an input of a
+// custom function on libtorch 1.13) travel outside the function's tensor inputs.
 struct WeightHolder : torch::CustomClassHolder {
-  explicit WeightHolder(MatmulWeight w) : w(std::move(w)) {}
+  WeightHolder(MatmulWeight w, torch::Tensor bias) : w(std::move(w)), bias(std::move(bias)) {}
   MatmulWeight w;
+  torch::Tensor bias;
 };
 
 struct Nf4MatmulFn : torch::autograd::Function<Nf4MatmulFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               c10::intrusive_ptr<WeightHolder> holder, const torch::Tensor& bias) {
+                               c10::intrusive_ptr<WeightHolder> holder) {
     const MatmulWeight& w = holder->w;
     const torch::Tensor x2 = x.reshape({-1, w.cols}).contiguous();
     torch::Tensor y = torch::empty({x2.size(0), w.rows}, x2.options());
-    nf4_matmul_into(x2, w, bias, y);
+    nf4_matmul_into(x2, w, holder->bias, y);
     ctx->saved_data["w"] = c10::IValue::make_capsule(holder);
     ctx->saved_data["xshape"] = x.sizes().vec();
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
@@ -156,7 +159,7 @@ struct Nf4MatmulFn : torch::autograd::Function<Nf4MatmulFn> {
     const torch::Tensor dy = grads[0].reshape({-1, w.rows}).to(torch::kFloat32).contiguous();
     torch::Tensor dx = torch::empty({dy.size(0), w.cols}, dy.options());
     nf4_matmul_t_into(dy, w, dx, false);
-    return {dx.view(ctx->saved_data["xshape"].toIntVector()), torch::Tensor(), torch::Tensor()};
+    return {dx.view(ctx->saved_data["xshape"].toIntVector()), torch::Tensor()};
   }
 };
 
@@ -167,7 +170,7 @@ torch::Tensor nf4_matmul(const torch::Tensor& x, const MatmulWeight& w, const to
            " features");
   ET_CHECK(nf4_matmul_usable(x, w), kOp, "the CPU kernel takes float32 CPU inputs, got ", x.scalar_type(), " on ",
            x.device().str());
-  return Nf4MatmulFn::apply(x, c10::make_intrusive<WeightHolder>(w), bias);
+  return Nf4MatmulFn::apply(x, c10::make_intrusive<WeightHolder>(w, bias));
 }
 
 torch::Tensor nf4_dequantize_plain(const MatmulWeight& w, torch::ScalarType dtype) {

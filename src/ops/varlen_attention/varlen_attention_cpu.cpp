@@ -11,26 +11,26 @@ namespace et::ops::cpu {
 
 namespace {
 
-// 2^n * 2^f with n = round(x log2 e), |f| <= 1/2, 2^f by its Taylor polynomial of degree 7.
-// Branch-free, so the loops that call it vectorize.
+// e^x = 2^n e^r with n = round(x log2 e) and r = x - n ln 2 in two parts (Cody-Waite: n ln2_hi
+// is exact, so r carries no rounding of x log2 e), |r| <= ln 2 / 2, e^r by its Taylor polynomial
+// of degree 7 (truncation below 2e-8). Branch-free, so the loops that call it vectorize.
 __attribute__((always_inline)) inline float exp_poly(float x) {
   x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
   const float big = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
-  const float t = x * 1.44269504088896341f;
-  const float r = t + big;
-  const float n = r - big;
-  const float f = t - n;
-  uint32_t rb;
-  std::memcpy(&rb, &r, sizeof rb);
-  const int32_t ni = static_cast<int32_t>(rb - 0x4B400000u);
-  float p = 1.525273380405984e-05f;
-  p = p * f + 1.5403530393381606e-04f;
-  p = p * f + 1.3333558146428443e-03f;
-  p = p * f + 9.618129107628477e-03f;
-  p = p * f + 5.550410866482158e-02f;
-  p = p * f + 2.402265069591007e-01f;
-  p = p * f + 6.931471805599453e-01f;
-  p = p * f + 1.f;
+  const float nb = x * 1.44269504088896341f + big;
+  const float n = nb - big;
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  uint32_t nbits;
+  std::memcpy(&nbits, &nb, sizeof nbits);
+  const int32_t ni = static_cast<int32_t>(nbits - 0x4B400000u);
+  float p = 1.f / 5040.f;
+  p = p * r + 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
   const uint32_t sb = static_cast<uint32_t>(ni + 127) << 23;
   float s;
   std::memcpy(&s, &sb, sizeof s);
