@@ -1,7 +1,8 @@
 // The differentiable gated activation op: a torch::autograd::Function with the analytic backward
-// (derivation in glu.cu). CPU tensors run the reference loops on chunks from all threads
-// (widened to float32 once; the reference rounds to the dtype where transformers does, so the
-// cast back is exact); CUDA tensors the CUDA kernels; other devices the same math in torch ops.
+// (derivation in glu.cu). CPU tensors run on chunks from all threads: float32 through the
+// vectorized loops (glu_cpu.h), other dtypes through the reference loops (widened to float32 once;
+// the reference rounds to the dtype where transformers does, so the cast back is exact); CUDA
+// tensors the CUDA kernels; other devices the same math in torch ops.
 #include "ops/glu/glu.h"
 
 #include <ATen/Parallel.h>
@@ -10,6 +11,7 @@
 #include "edgetune/core/error.h"
 #include "ops/common/kernel_path.h"
 #include "glu_impl.h"
+#include "ops/glu/glu_cpu.h"
 
 namespace et::ops {
 
@@ -32,7 +34,10 @@ torch::Tensor forward_cpu(const torch::Tensor& gate, const torch::Tensor& up, Gl
   float* yp = y.data_ptr<float>();
   const Precision prec = precision_of(gate.scalar_type());
   at::parallel_for(0, g.numel(), kGrain, [&](int64_t b, int64_t e) {
-    glu_forward_ref(gp + b, upp + b, e - b, act, prec, yp + b);
+    if (prec == Precision::f32)
+      cpu::glu_forward_f32(gp + b, upp + b, e - b, act, yp + b);
+    else
+      glu_forward_ref(gp + b, upp + b, e - b, act, prec, yp + b);
   });
   return y.to(gate.scalar_type());
 }
@@ -49,9 +54,12 @@ std::pair<torch::Tensor, torch::Tensor> backward_cpu(const torch::Tensor& dy, co
   const float* upp = u.data_ptr<float>();
   float* dgp = need_dgate ? dg.data_ptr<float>() : nullptr;
   float* dup = need_dup ? du.data_ptr<float>() : nullptr;
+  const bool f32 = gate.scalar_type() == torch::kFloat32;
   at::parallel_for(0, g.numel(), kGrain, [&](int64_t b, int64_t e) {
-    glu_backward_ref(dp + b, gp + b, upp + b, e - b, act, dgp ? dgp + b : nullptr,
-                     dup ? dup + b : nullptr);
+    if (f32)
+      cpu::glu_backward_f32(dp + b, gp + b, upp + b, e - b, act, dgp ? dgp + b : nullptr, dup ? dup + b : nullptr);
+    else
+      glu_backward_ref(dp + b, gp + b, upp + b, e - b, act, dgp ? dgp + b : nullptr, dup ? dup + b : nullptr);
   });
   return {need_dgate ? dg.to(gate.scalar_type()) : dg, need_dup ? du.to(up.scalar_type()) : du};
 }
@@ -94,7 +102,7 @@ torch::Tensor glu_torch_ops(const torch::Tensor& gate, const torch::Tensor& up, 
   return a.to(gate.scalar_type()) * up;
 }
 
-// Packed gate/up on the CPU: the reference loops per row (gate and up are each contiguous within a row).
+// Packed gate/up on the CPU: the loops per row (gate and up are each contiguous within a row).
 torch::Tensor forward_packed_cpu(const torch::Tensor& gu, GluActivation act) {
   const torch::Tensor g = gu.to(torch::kFloat32).contiguous();
   const int64_t f = gu.size(-1) / 2, rows = gu.numel() / std::max<int64_t>(1, gu.size(-1));
@@ -103,7 +111,12 @@ torch::Tensor forward_packed_cpu(const torch::Tensor& gu, GluActivation act) {
   float* yp = y.data_ptr<float>();
   const Precision prec = precision_of(gu.scalar_type());
   at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, f)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) glu_forward_ref(gp + r * 2 * f, gp + r * 2 * f + f, f, act, prec, yp + r * f);
+    for (int64_t r = b; r < e; ++r) {
+      if (prec == Precision::f32)
+        cpu::glu_forward_f32(gp + r * 2 * f, gp + r * 2 * f + f, f, act, yp + r * f);
+      else
+        glu_forward_ref(gp + r * 2 * f, gp + r * 2 * f + f, f, act, prec, yp + r * f);
+    }
   });
   std::vector<int64_t> shape(gu.sizes().begin(), gu.sizes().end());
   shape.back() = f;
@@ -117,9 +130,14 @@ torch::Tensor backward_packed_cpu(const torch::Tensor& dy, const torch::Tensor& 
   const float* gp = g.data_ptr<float>();
   const float* dp = d.data_ptr<float>();
   float* op = dg.data_ptr<float>();
+  const bool f32 = gu.scalar_type() == torch::kFloat32;
   at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, f)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r)
-      glu_backward_ref(dp + r * f, gp + r * 2 * f, gp + r * 2 * f + f, f, act, op + r * 2 * f, op + r * 2 * f + f);
+    for (int64_t r = b; r < e; ++r) {
+      if (f32)
+        cpu::glu_backward_f32(dp + r * f, gp + r * 2 * f, gp + r * 2 * f + f, f, act, op + r * 2 * f, op + r * 2 * f + f);
+      else
+        glu_backward_ref(dp + r * f, gp + r * 2 * f, gp + r * 2 * f + f, f, act, op + r * 2 * f, op + r * 2 * f + f);
+    }
   });
   return dg.to(gu.scalar_type()).view(gu.sizes());
 }

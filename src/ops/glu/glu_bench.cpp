@@ -44,7 +44,7 @@ void BM_GluPackedCpu(benchmark::State& state) {
   }
   state.SetBytesProcessed(state.iterations() * (3 + 5) * dy.nbytes());
 }
-BENCHMARK(BM_GluPackedCpu)->Args({256, 4096})->UseRealTime();
+BENCHMARK(BM_GluPackedCpu)->Args({256, 4096})->Args({2048, 1408})->UseRealTime();
 BENCHMARK_CAPTURE(BM_GluCpuForward, gelu_tanh, GluActivation::gelu_tanh)->Args({256, 4096})->UseRealTime();
 
 #ifdef EDGETUNE_CUDA

@@ -87,8 +87,8 @@ namespace {
 
 // Runs fn(sequence, kv head, work) over every pair on all threads, the longest sequences first,
 // each thread taking the next pair when it is done (sequence lengths vary widely).
-template <class F>
-void for_each_group(const std::vector<int64_t>& cu, int64_t heads_kv, int64_t work_per_token, F fn) {
+template <class W, class F>
+void for_each_group(const std::vector<int64_t>& cu, int64_t heads_kv, W work_floats, F fn) {
   const int64_t S = static_cast<int64_t>(cu.size()) - 1;
   std::vector<int64_t> order(static_cast<size_t>(S));
   std::iota(order.begin(), order.end(), 0);
@@ -101,7 +101,7 @@ void for_each_group(const std::vector<int64_t>& cu, int64_t heads_kv, int64_t wo
   std::atomic<int64_t> next{0};
   const int64_t threads = std::min<int64_t>(std::max(1, at::get_num_threads()), std::max<int64_t>(1, tasks));
   at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
-    std::vector<float> work(static_cast<size_t>(work_per_token * longest + work_per_token + 64));
+    std::vector<float> work(static_cast<size_t>(work_floats(longest)));
     for (int64_t t = next++; t < tasks; t = next++) {
       const int64_t s = order[static_cast<size_t>(t / heads_kv)], g = t % heads_kv;
       fn(cu[s], cu[s + 1], g, work.data());
@@ -128,7 +128,7 @@ struct VarlenCpuFn : torch::autograd::Function<VarlenCpuFn> {
     torch::Tensor o = torch::empty_like(qc), lse = torch::empty({q.size(0), q.size(1)}, qc.options());
     const float *qp = qc.data_ptr<float>(), *kp = kc.data_ptr<float>(), *vp = vc.data_ptr<float>();
     float *op = o.data_ptr<float>(), *lp = lse.data_ptr<float>();
-    for_each_group(cu, d.heads_kv, d.head_dim + 1, [&](int64_t b, int64_t e, int64_t g, float* work) {
+    for_each_group(cu, d.heads_kv, [&](int64_t n) { return cpu::varlen_forward_work(d, n); }, [&](int64_t b, int64_t e, int64_t g, float* work) {
       cpu::varlen_forward_group(d, qp, kp, vp, b, e, g, op, lp, work);
     });
     ctx->save_for_backward({qc, kc, vc, o, lse});
@@ -150,7 +150,7 @@ struct VarlenCpuFn : torch::autograd::Function<VarlenCpuFn> {
     const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
     const float *op = o.data_ptr<float>(), *dop = dout.data_ptr<float>(), *lp = lse.data_ptr<float>();
     float *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>();
-    for_each_group(cu, d.heads_kv, 4 * d.head_dim + 2, [&](int64_t b, int64_t e, int64_t g, float* work) {
+    for_each_group(cu, d.heads_kv, [&](int64_t n) { return cpu::varlen_backward_work(d, n); }, [&](int64_t b, int64_t e, int64_t g, float* work) {
       cpu::varlen_backward_group(d, qp, kp, vp, op, dop, lp, b, e, g, dqp, dkp, dvp, work);
     });
     return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor()};

@@ -8,8 +8,10 @@
 // when window > 0), m = max s, p_j = exp(s_j - m), o_i = sum p_j v_j / sum p_j, lse_i = m + log sum p_j.
 // Backward per row (recomputing p_j = exp(s_j - lse_i), delta_i = do_i . o_i):
 //   dv_j += p_j do_i,  ds_j = p_j (do_i . v_j - delta_i),  dq_i = scale sum ds_j k_j,  dk_j += scale ds_j q_i.
-// Scores are formed a row at a time against K transposed (vectorized over keys); exp is
-// e^r after a two-part range reduction, a polynomial (relative error below 5e-7) that vectorizes.
+// Queries go in blocks of 32 rows: the block's scores against every key it may see are one small
+// matrix product (against K transposed), the softmax runs row by row, and P V (backward: dP = dO V^T,
+// dQ = dS K, dK += dS^T Q, dV += P^T dO) are small products again, on a register tile. exp is a
+// polynomial after a two-part range reduction (relative error below 5e-7) that vectorizes.
 #pragma once
 #include <cstdint>
 

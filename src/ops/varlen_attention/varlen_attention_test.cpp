@@ -67,11 +67,20 @@ TEST(VarlenAttention, FlashMatchesTheReferenceAtOddLengths) {
 }
 
 TEST(VarlenAttention, CpuKernelMatchesTheReferenceAtOddHeadDims) {
-  // head_dim 8 is stories260K's; 1 and 33 leave every vector tail; a window shorter than a sequence
-  for (int64_t d : {int64_t{1}, int64_t{8}, int64_t{33}})
+  // head_dim 8 is stories260K's, 64 the ~30M shape's; 1 and 33 leave every vector tail; the
+  // kernel's query blocks are 32 rows (31, 33, 64, 97: one, two, three blocks and their tails);
+  // a window shorter than a sequence
+  for (int64_t d : {int64_t{1}, int64_t{8}, int64_t{33}, int64_t{64}})
     for (int64_t window : {int64_t{0}, int64_t{5}})
-      for (const auto& lens : std::vector<std::vector<int32_t>>{{1, 31, 33}, {2, 1, 64}})
+      for (const auto& lens : std::vector<std::vector<int32_t>>{{1, 31, 33}, {2, 1, 64}, {97}})
         expect_matches_reference(attn_check(lens, window), attn_case(lens, 6, 2, d), torch::kFloat32, torch::kCPU);
+}
+
+TEST(VarlenAttention, CpuKernelOnALongSequence) {
+  // 1025 queries: 33 query blocks, the last of one row, score rows 1025 wide (4097 would take the
+  // float64 reference minutes)
+  const std::vector<int32_t> lens{1025};
+  expect_matches_reference(attn_check(lens, 0), attn_case(lens, 2, 1, 8), torch::kFloat32, torch::kCPU);
 }
 
 TEST(VarlenAttention, CpuKernelRunsOnTheFastPathOnly) {
