@@ -72,65 +72,58 @@ bool rows_of(const torch::Tensor& fused, const std::vector<const Linear*>& g) {
 }
 
 // The frozen part of a float32 CPU group through the CPU kernel that decodes NF4 inside its GEMM
-// (ops/nf4_matmul): each member's product into its columns of Y (forward) and accumulated into
-// dX (input gradient); dense members, or the stacked dense buffer, through the same kernel.
+// (ops/nf4_matmul), member by member: each member's product into its columns of Y (forward) and
+// accumulated into dX (input gradient); dense members (rows of the stacked buffer when there is
+// one) through the same kernel. The members are also listed for lora_linear's CPU path.
 std::shared_ptr<ops::FrozenWeight> cpu_frozen_group(const torch::Tensor& stacked, const std::vector<torch::Tensor>& dense,
                                                     const std::vector<std::shared_ptr<quant::Nf4Weight>>& nf4,
                                                     const std::vector<int64_t>& outs, const torch::Tensor& bias,
                                                     std::shared_ptr<ops::FrozenWeight> w) {
-  struct Member {
-    ops::MatmulWeight w;
-    int64_t col = 0;
-    torch::Tensor bias;
-  };
-  auto members = std::make_shared<std::vector<Member>>();
   const torch::Tensor code = quant::nf4_code_tensor();
-  auto add = [&](ops::MatmulWeight mw, int64_t col) {
-    const int64_t rows = mw.rows;
-    members->push_back({std::move(mw), col, bias.defined() ? bias.narrow(0, col, rows).contiguous() : torch::Tensor()});
-  };
-  if (stacked.defined()) {
+  const torch::Tensor stacked32 = stacked.defined() ? stacked.contiguous() : torch::Tensor();
+  int64_t col = 0;
+  for (size_t j = 0; j < outs.size(); ++j) {
     ops::MatmulWeight mw;
-    mw.dense = stacked.contiguous();
-    mw.rows = w->out;
-    mw.cols = w->in;
-    add(mw, 0);
-  } else {
-    int64_t col = 0;
-    for (size_t j = 0; j < outs.size(); ++j) {
-      ops::MatmulWeight mw;
+    if (stacked32.defined()) {
+      mw = ops::dense_weight(stacked32.narrow(0, col, outs[j]));
+    } else if (nf4[j]) {
+      ET_CHECK(nf4[j]->packed.is_cpu(), "linear", nf4[j]->name, ": NF4 buffers on ", nf4[j]->packed.device().str(),
+               " for a CPU input");
+      mw.packed = nf4[j]->packed;
+      mw.scales = quant::nf4_block_scales(*nf4[j]);
+      mw.code = code;
+      mw.block = quant::Nf4Weight::kBlock;
       mw.rows = outs[j];
       mw.cols = w->in;
-      if (nf4[j]) {
-        ET_CHECK(nf4[j]->packed.is_cpu(), "linear", nf4[j]->name, ": NF4 buffers on ", nf4[j]->packed.device().str(),
-                 " for a CPU input");
-        mw.packed = nf4[j]->packed;
-        mw.scales = quant::nf4_block_scales(*nf4[j]);
-        mw.code = code;
-        mw.block = quant::Nf4Weight::kBlock;
-      } else {
-        mw.dense = dense[j].to(torch::kFloat32).contiguous();
-      }
-      add(mw, col);
-      col += outs[j];
+    } else {
+      mw = ops::dense_weight(dense[j].to(torch::kFloat32).contiguous());
     }
+    w->cpu_members.push_back(std::move(mw));
+    w->cpu_bias.push_back(bias.defined() ? bias.narrow(0, col, outs[j]).contiguous() : torch::Tensor());
+    col += outs[j];
   }
   const int64_t in = w->in, out = w->out;
-  w->forward = [members, out](const torch::Tensor& x) {
+  // The callbacks hold the members, not the FrozenWeight that holds them.
+  auto members = std::make_shared<std::vector<ops::MatmulWeight>>(w->cpu_members);
+  auto biases = std::make_shared<std::vector<torch::Tensor>>(w->cpu_bias);
+  w->forward = [members, biases, out](const torch::Tensor& x) {
     const torch::Tensor xc = x.contiguous();
     torch::Tensor y = torch::empty({xc.size(0), out}, xc.options());
-    for (const Member& m : *members) {
-      torch::Tensor cols = y.narrow(1, m.col, m.w.rows);
-      ops::nf4_matmul_into(xc, m.w, m.bias, cols);
+    int64_t c = 0;
+    for (size_t j = 0; j < members->size(); ++j) {
+      torch::Tensor cols = y.narrow(1, c, (*members)[j].rows);
+      ops::nf4_matmul_into(xc, (*members)[j], (*biases)[j], cols);
+      c += (*members)[j].rows;
     }
     return y;
   };
   w->input_grad = [members, in](const torch::Tensor& dy) {
-    torch::Tensor dx = torch::empty({dy.size(0), in}, dy.options());
-    bool first = true;
-    for (const Member& m : *members) {
-      ops::nf4_matmul_t_into(dy.narrow(1, m.col, m.w.rows), m.w, dx, !first);
-      first = false;
+    const torch::Tensor dyc = dy.contiguous();
+    torch::Tensor dx = torch::empty({dyc.size(0), in}, dyc.options());
+    int64_t c = 0;
+    for (size_t j = 0; j < members->size(); ++j) {
+      ops::nf4_matmul_t_into(dyc.narrow(1, c, (*members)[j].rows), (*members)[j], dx, j > 0);
+      c += (*members)[j].rows;
     }
     return dx;
   };

@@ -6,6 +6,8 @@
 
 #include "edgetune/core/error.h"
 #include "ops/common/backward_counter.h"
+#include "ops/common/kernel_path.h"
+#include "ops/lora_linear/lora_linear_cpu.h"
 
 namespace et::ops {
 
@@ -145,6 +147,8 @@ torch::Tensor lora_linear(const torch::Tensor& x, std::shared_ptr<const FrozenWe
     ranks.push_back(f.defined() ? f.A.size(0) : 0);
   }
   if (!torch::GradMode::is_enabled()) dropout = 0;  // dropout only while training
+  if (kernel_path() == KernelPath::fast && detail::lora_linear_cpu_usable(x, *w))
+    return detail::lora_linear_cpu(x, std::move(w), outs, As, Bs, ranks, dropout);
   return LoraLinearFn::apply(x, at::TensorList(As), at::TensorList(Bs), c10::make_intrusive<FrozenHolder>(std::move(w)),
                              outs, ranks, dropout);
 }

@@ -16,12 +16,23 @@
 // Against one linear at a time this saves, per group, the n - 1 extra reads of x, the n - 1 sums of
 // input gradients and every LoRA input-gradient add, and most of the small launches.
 //
+// CPU fast path (float32, when the frozen weight lists its members for ops/nf4_matmul): the same
+// sums member by member on the CPU kernel that decodes NF4 inside its GEMM, each low-rank product
+// riding in the tile loop of the frozen one (lora_linear_cpu.cpp):
+//   Z = drop(x) A^T                         one product, N = R
+//   Y_j = x W_j^T + b_j + Z_j (s_j B_j)^T   per member, one tile loop (K = in, then K = r_j)
+//   dZ_j = dY_j (s_j B_j)                   per member (no off-diagonal blocks)
+//   dx = sum_j dY_j W_j + dZ A              one output, one tile loop per member (+ K = R once)
+//   dA = dZ^T drop(x),  d(s_j B_j) = dY_j^T Z_j
+//
 // The reference is the same sum written per linear in plain autograd ops.
 #pragma once
 #include <torch/types.h>
 
 #include <functional>
 #include <vector>
+
+#include "ops/nf4_matmul/nf4_matmul.h"
 
 namespace et::ops {
 
@@ -31,6 +42,10 @@ struct FrozenWeight {
   int matrices = 1;  // frozen matrices in the group (each input-gradient product counts as one backward)
   std::function<torch::Tensor(const torch::Tensor& x)> forward;
   std::function<torch::Tensor(const torch::Tensor& dy)> input_grad;
+  // Optional, float32 CPU groups: the members' frozen weights (in member order, rows = out_j) and
+  // biases (undefined: none) for the CPU fast path. Empty: the callbacks above serve every path.
+  std::vector<MatmulWeight> cpu_members;
+  std::vector<torch::Tensor> cpu_bias;
 };
 
 // One member's adapter: A [r, in], B [out_j, r] with its scale folded in; both undefined: none.

@@ -26,6 +26,7 @@ cpu::WeightView view_of(const MatmulWeight& w) {
     v.code = w.code.data_ptr<float>();
   } else {
     v.dense = w.dense.data_ptr<float>();
+    v.ld = w.rows > 1 ? w.dense.stride(0) : w.cols;
   }
   return v;
 }
@@ -47,15 +48,16 @@ void check_weight(const MatmulWeight& w) {
              kOp, "the code table must be contiguous float32 [16]");
   } else {
     ET_CHECK(w.dense.defined() && w.dense.is_cpu() && w.dense.scalar_type() == torch::kFloat32 &&
-                 w.dense.is_contiguous() && w.dense.dim() == 2 && w.dense.size(0) == w.rows &&
-                 w.dense.size(1) == w.cols,
-             kOp, "a dense weight must be contiguous float32 [", w.rows, ", ", w.cols, "] on the CPU");
+                 w.dense.dim() == 2 && w.dense.size(0) == w.rows && w.dense.size(1) == w.cols &&
+                 (w.dense.stride(1) == 1 || w.cols <= 1) && (w.rows <= 1 || w.dense.stride(0) >= w.cols),
+             kOp, "a dense weight must be float32 [", w.rows, ", ", w.cols, "] with unit column stride on the CPU, got ",
+             w.dense.scalar_type(), " ", w.dense.sizes(), " strides ", w.dense.strides());
   }
 }
 
 void check_matrix(const torch::Tensor& t, int64_t cols, const char* what) {
   ET_CHECK(t.is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 2 && t.size(1) == cols &&
-               (t.stride(1) == 1 || t.size(1) <= 1) && t.stride(0) >= std::max<int64_t>(1, cols),
+               (t.stride(1) == 1 || t.size(1) <= 1) && (t.size(0) <= 1 || t.stride(0) >= std::max<int64_t>(1, cols)),
            kOp, what, " must be a float32 CPU matrix [M, ", cols, "] with unit column stride, got ", t.scalar_type(),
            " ", t.sizes(), " strides ", t.strides());
 }
@@ -93,39 +95,71 @@ bool nf4_matmul_usable(const torch::Tensor& x, const MatmulWeight& w) {
   return w.dense.defined() && w.dense.is_cpu() && w.dense.scalar_type() == torch::kFloat32;
 }
 
-void nf4_matmul_into(const torch::Tensor& x, const MatmulWeight& w, const torch::Tensor& bias, torch::Tensor& out) {
-  RECORD_FUNCTION("et::nf4_matmul", std::vector<c10::IValue>());
-  check_weight(w);
-  check_matrix(x, w.cols, "the input");
-  check_matrix(out, w.rows, "the output");
-  ET_CHECK(out.size(0) == x.size(0), kOp, "the output has ", out.size(0), " rows, the input ", x.size(0));
+MatmulWeight dense_weight(const torch::Tensor& w) {
+  ET_CHECK(w.dim() == 2, kOp, "a dense weight must be 2-D, got ", w.sizes());
+  MatmulWeight m;
+  m.dense = w;
+  m.rows = w.size(0);
+  m.cols = w.size(1);
+  check_weight(m);
+  return m;
+}
+
+namespace {
+
+void terms_into(const std::vector<MatmulTerm>& terms, const torch::Tensor& bias, torch::Tensor& out, bool accumulate) {
+  ET_CHECK(out.is_cpu() && out.scalar_type() == torch::kFloat32 && out.dim() == 2 &&
+               (out.stride(1) == 1 || out.size(1) <= 1) &&
+               (out.size(0) <= 1 || out.stride(0) >= std::max<int64_t>(1, out.size(1))),
+           kOp, "the output must be a float32 CPU matrix with unit column stride, got ", out.scalar_type(), " ",
+           out.sizes(), " strides ", out.strides());
+  const int64_t M = out.size(0), N = out.size(1);
+  std::vector<cpu::GemmTerm> ts;
+  for (const MatmulTerm& t : terms) {
+    check_weight(t.w);
+    const int64_t K = t.weight_transposed ? t.w.cols : t.w.rows, n = t.weight_transposed ? t.w.rows : t.w.cols;
+    ET_CHECK(n == N, kOp, "a term gives ", n, " columns, the output has ", N);
+    if (t.x_transposed)
+      check_matrix(t.x, M, "a transposed input");
+    else
+      check_matrix(t.x, K, "the input");
+    ET_CHECK(t.x.size(0) == (t.x_transposed ? K : M), kOp, "the input ", t.x.sizes(), (t.x_transposed ? " (transposed)" : ""),
+             " does not give [", M, ", ", K, "]");
+    cpu::GemmTerm g;
+    g.a = t.x.data_ptr<float>();
+    g.lda = t.x.size(0) > 1 ? t.x.stride(0) : t.x.size(1);
+    g.a_trans = t.x_transposed;
+    g.w = view_of(t.w);
+    g.op = t.weight_transposed ? cpu::WeightOp::xwt : cpu::WeightOp::dyw;
+    ts.push_back(g);
+  }
   if (bias.defined())
-    ET_CHECK(bias.is_cpu() && bias.scalar_type() == torch::kFloat32 && bias.is_contiguous() && bias.numel() == w.rows,
-             kOp, "bias must be contiguous float32 [", w.rows, "]");
-  const cpu::WeightView v = view_of(w);
-  const float* a = x.data_ptr<float>();
+    ET_CHECK(bias.is_cpu() && bias.scalar_type() == torch::kFloat32 && bias.is_contiguous() && bias.numel() == N, kOp,
+             "bias must be contiguous float32 [", N, "]");
   const float* b = bias.defined() ? bias.data_ptr<float>() : nullptr;
   float* c = out.data_ptr<float>();
-  const int64_t lda = x.stride(0), ldc = out.stride(0);
-  split_work(x.size(0), w.rows, [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-    cpu::weight_gemm(a, lda, v, cpu::WeightOp::xwt, m0, m1, n0, n1, b, false, c, ldc);
+  const int64_t ldc = M > 1 ? out.stride(0) : N;
+  split_work(M, N, [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    cpu::weight_gemm_terms(ts.data(), static_cast<int>(ts.size()), m0, m1, n0, n1, b, accumulate, c, ldc);
   });
+}
+
+}  // namespace
+
+void nf4_matmul_terms_into(const std::vector<MatmulTerm>& terms, const torch::Tensor& bias, torch::Tensor& out,
+                           bool accumulate) {
+  RECORD_FUNCTION("et::nf4_matmul_terms", std::vector<c10::IValue>());
+  terms_into(terms, bias, out, accumulate);
+}
+
+void nf4_matmul_into(const torch::Tensor& x, const MatmulWeight& w, const torch::Tensor& bias, torch::Tensor& out) {
+  RECORD_FUNCTION("et::nf4_matmul", std::vector<c10::IValue>());
+  terms_into({MatmulTerm{x, false, w, true}}, bias, out, false);
 }
 
 void nf4_matmul_t_into(const torch::Tensor& dy, const MatmulWeight& w, torch::Tensor& out, bool accumulate) {
   RECORD_FUNCTION("et::nf4_matmul_t", std::vector<c10::IValue>());
-  check_weight(w);
-  check_matrix(dy, w.rows, "the output gradient");
-  check_matrix(out, w.cols, "the input gradient");
-  ET_CHECK(out.size(0) == dy.size(0), kOp, "the input gradient has ", out.size(0), " rows, the output gradient ",
-           dy.size(0));
-  const cpu::WeightView v = view_of(w);
-  const float* a = dy.data_ptr<float>();
-  float* c = out.data_ptr<float>();
-  const int64_t lda = dy.stride(0), ldc = out.stride(0);
-  split_work(dy.size(0), w.cols, [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-    cpu::weight_gemm(a, lda, v, cpu::WeightOp::dyw, m0, m1, n0, n1, nullptr, accumulate, c, ldc);
-  });
+  terms_into({MatmulTerm{dy, false, w, false}}, torch::Tensor(), out, accumulate);
 }
 
 namespace {

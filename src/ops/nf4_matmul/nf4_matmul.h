@@ -15,15 +15,35 @@
 #pragma once
 #include <torch/types.h>
 
+#include <vector>
+
 namespace et::ops {
 
 // A frozen weight for the products: NF4 (packed uint8 [(rows * cols + 1) / 2], scales float32
-// [ceil(rows * cols / block)], code float32 [16]) or, when packed is undefined, dense float32
-// [rows, cols]. All CPU tensors, contiguous.
+// [ceil(rows * cols / block)], code float32 [16]; contiguous) or, when packed is undefined, dense
+// float32 [rows, cols] with unit column stride (a column slice of a wider matrix is fine). CPU tensors.
 struct MatmulWeight {
   torch::Tensor packed, scales, code, dense;
   int64_t rows = 0, cols = 0, block = 64;
 };
+
+// A dense weight over a float32 CPU matrix [rows, cols] with unit column stride.
+MatmulWeight dense_weight(const torch::Tensor& w);
+
+// One product of a sum into the same output: x W^T (weight_transposed; K = w.cols, N = w.rows) or
+// x W (K = w.rows, N = w.cols), with x [M, K], or x^T given as [K, M] (x_transposed); x has unit
+// column stride. The low-rank products of LoRA ride along the frozen weight's this way.
+struct MatmulTerm {
+  torch::Tensor x;
+  bool x_transposed = false;
+  MatmulWeight w;
+  bool weight_transposed = true;
+};
+
+// out [M, N] (=, or += when accumulate) the sum of the terms (+ bias [N] when defined), one tile
+// loop over out on all threads. out has unit column stride.
+void nf4_matmul_terms_into(const std::vector<MatmulTerm>& terms, const torch::Tensor& bias, torch::Tensor& out,
+                           bool accumulate);
 
 // out[:, :] = x W^T (+ bias) for a float32 CPU x [M, cols] and out [M, rows] with unit column
 // stride (a column slice of a wider output is fine). bias: undefined or float32 [rows].

@@ -18,7 +18,7 @@ namespace {
 
 constexpr int64_t MR = kGemmMR, NR = kGemmNR;
 constexpr int64_t KC = 256;   // a B strip (KC x NR floats, 16 KiB) stays in L1
-constexpr int64_t MC = 120;   // an A block (MC x KC floats, 120 KiB) stays in L2
+constexpr int64_t MC = 120;   // the A rows (MC x KC floats, 120 KiB) a B strip meets stay in L2
 constexpr int64_t NC = 2048;  // a B panel (KC x NC floats) stays in L3
 
 // NF4 values [i0, i1) of the flat index into out.
@@ -75,19 +75,39 @@ void pack_b(const WeightView& w, WeightOp op, int64_t k0, int64_t kc, int64_t n0
   }
 }
 
-// A[m0 + i, k0 + k] for i < mc, k < kc into panels of MR rows: dst[(i / MR) * kc * MR + k * MR + i % MR].
-void pack_a(const float* A, int64_t lda, int64_t m0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
+// The MR rows of A a tile reads: A(r, k) = a[r][k * acs]. A row-major A is read in place (a[r] =
+// row r from column k0, acs = 1); rows past the last valid one repeat it (their sums are computed
+// and dropped), so no read leaves A. A transposed A (a[k * lda + m]) would take a new cache line
+// and page for every k: it is packed first, MR rows per panel (a[r] = panel + r, acs = MR).
+struct APanel {
+  const float* a[MR];
+  int64_t acs;
+};
+
+APanel a_in_place(const GemmTerm& t, int64_t m, int64_t rows, int64_t k0) {
+  APanel p;
+  for (int64_t r = 0; r < MR; ++r) p.a[r] = t.a + (m + std::min(r, rows - 1)) * t.lda + k0;
+  p.acs = 1;
+  return p;
+}
+
+APanel a_packed(const float* panel) {
+  APanel p;
+  for (int64_t r = 0; r < MR; ++r) p.a[r] = panel + r;
+  p.acs = MR;
+  return p;
+}
+
+// A(m0 + i, k0 + k) = A[(k0 + k) * lda + m0 + i] for i < mc, k < kc into panels of MR rows:
+// dst[(i / MR) * kc * MR + k * MR + i % MR], zero past mc.
+void pack_a_trans(const float* A, int64_t lda, int64_t m0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
   for (int64_t p = 0; p < mc; p += MR) {
     float* d = dst + (p / MR) * kc * MR;
     const int64_t rows = std::min(MR, mc - p);
-    const float* a[MR];
-    for (int64_t r = 0; r < MR; ++r) a[r] = A + (m0 + p + std::min(r, rows - 1)) * lda + k0;
-    if (rows == MR) {
-      for (int64_t k = 0; k < kc; ++k)
-        for (int64_t r = 0; r < MR; ++r) d[k * MR + r] = a[r][k];
-    } else {
-      for (int64_t k = 0; k < kc; ++k)
-        for (int64_t r = 0; r < MR; ++r) d[k * MR + r] = r < rows ? a[r][k] : 0.f;
+    const float* a = A + k0 * lda + m0 + p;
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* ak = a + k * lda;
+      for (int64_t r = 0; r < MR; ++r) d[k * MR + r] = r < rows ? ak[r] : 0.f;
     }
   }
 }
@@ -103,44 +123,45 @@ void store_tile(const float* acc, float* c, int64_t ldc, bool load_c, const floa
 }
 
 // The MR x NR register tile in plain loops (any CPU).
-void tile_generic(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool load_c, const float* bias,
+void tile_generic(int64_t kc, const APanel& ap, const float* b, float* c, int64_t ldc, bool load_c, const float* bias,
                   int64_t rows, int64_t cols) {
   float acc[MR * NR] = {};
   for (int64_t k = 0; k < kc; ++k)
     for (int64_t r = 0; r < MR; ++r) {
-      const float av = a[k * MR + r];
+      const float av = ap.a[r][k * ap.acs];
       for (int64_t j = 0; j < NR; ++j) acc[r * NR + j] += av * b[k * NR + j];
     }
   store_tile(acc, c, ldc, load_c, bias, rows, cols);
 }
 
 #if ET_GEMM_X86
-__attribute__((target("avx2,fma"))) void tile_avx2(int64_t kc, const float* a, const float* b, float* c,
+__attribute__((target("avx2,fma"))) void tile_avx2(int64_t kc, const APanel& ap, const float* b, float* c,
                                                    int64_t ldc, bool load_c, const float* bias, int64_t rows,
                                                    int64_t cols) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t k = 0; k < kc; ++k) {
+  const float *a0 = ap.a[0], *a1 = ap.a[1], *a2 = ap.a[2], *a3 = ap.a[3], *a4 = ap.a[4], *a5 = ap.a[5];
+  const int64_t acs = ap.acs;
+  for (int64_t k = 0, ka = 0; k < kc; ++k, ka += acs) {
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-    __m256 av = _mm256_broadcast_ss(a);
+    __m256 av = _mm256_broadcast_ss(a0 + ka);
     c00 = _mm256_fmadd_ps(av, b0, c00);
     c01 = _mm256_fmadd_ps(av, b1, c01);
-    av = _mm256_broadcast_ss(a + 1);
+    av = _mm256_broadcast_ss(a1 + ka);
     c10 = _mm256_fmadd_ps(av, b0, c10);
     c11 = _mm256_fmadd_ps(av, b1, c11);
-    av = _mm256_broadcast_ss(a + 2);
+    av = _mm256_broadcast_ss(a2 + ka);
     c20 = _mm256_fmadd_ps(av, b0, c20);
     c21 = _mm256_fmadd_ps(av, b1, c21);
-    av = _mm256_broadcast_ss(a + 3);
+    av = _mm256_broadcast_ss(a3 + ka);
     c30 = _mm256_fmadd_ps(av, b0, c30);
     c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(a + 4);
+    av = _mm256_broadcast_ss(a4 + ka);
     c40 = _mm256_fmadd_ps(av, b0, c40);
     c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(a + 5);
+    av = _mm256_broadcast_ss(a5 + ka);
     c50 = _mm256_fmadd_ps(av, b0, c50);
     c51 = _mm256_fmadd_ps(av, b1, c51);
-    a += MR;
     b += NR;
   }
   const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
@@ -176,7 +197,7 @@ bool detect_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supp
 bool detect_avx2() { return false; }
 #endif
 
-using TileFn = void (*)(int64_t, const float*, const float*, float*, int64_t, bool, const float*, int64_t, int64_t);
+using TileFn = void (*)(int64_t, const APanel&, const float*, float*, int64_t, bool, const float*, int64_t, int64_t);
 
 TileFn tile_fn() {
 #if ET_GEMM_X86
@@ -197,17 +218,19 @@ bool weight_gemm_uses_avx2() {
 void decode_row(const WeightView& w, int64_t r, int64_t c0, int64_t c1, float* out) {
   if (c1 <= c0) return;
   if (!w.packed) {
-    std::memcpy(out, w.dense + r * w.cols + c0, static_cast<size_t>(c1 - c0) * sizeof(float));
+    std::memcpy(out, w.dense + r * (w.ld ? w.ld : w.cols) + c0, static_cast<size_t>(c1 - c0) * sizeof(float));
     return;
   }
   decode_nf4(w, r * w.cols + c0, r * w.cols + c1, out);
 }
 
-void weight_gemm(const float* A, int64_t lda, const WeightView& w, WeightOp op, int64_t m0, int64_t m1, int64_t n0,
-                 int64_t n1, const float* bias, bool accumulate, float* C, int64_t ldc) {
+void weight_gemm_terms(const GemmTerm* terms, int n_terms, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                       const float* bias, bool accumulate, float* C, int64_t ldc) {
   if (m1 <= m0 || n1 <= n0) return;
-  const int64_t K = op == WeightOp::xwt ? w.cols : w.rows;
-  if (K == 0) {
+  auto k_of = [](const GemmTerm& t) { return t.op == WeightOp::xwt ? t.w.cols : t.w.rows; };
+  int64_t k_max = 0;
+  for (int t = 0; t < n_terms; ++t) k_max = std::max(k_max, k_of(terms[t]));
+  if (k_max == 0) {
     for (int64_t m = m0; m < m1; ++m)
       for (int64_t n = n0; n < n1; ++n) {
         const float b = bias ? bias[n] : 0.f;
@@ -216,33 +239,50 @@ void weight_gemm(const float* A, int64_t lda, const WeightView& w, WeightOp op, 
     return;
   }
   thread_local std::vector<float> bpack, apack, tmp;
-  const int64_t nc_max = std::min(NC, n1 - n0), kc_max = std::min(KC, K);
+  const int64_t nc_max = std::min(NC, n1 - n0), kc_max = std::min(KC, k_max);
   bpack.resize(static_cast<size_t>(kc_max * ((nc_max + NR - 1) / NR) * NR));
   apack.resize(static_cast<size_t>(((std::min(MC, m1 - m0) + MR - 1) / MR) * MR * kc_max));
   tmp.resize(static_cast<size_t>(std::max(kc_max, nc_max)));
   const TileFn tile = tile_fn();
   for (int64_t jc = n0; jc < n1; jc += NC) {
     const int64_t nc = std::min(NC, n1 - jc);
-    for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = std::min(KC, K - pc);
-      pack_b(w, op, pc, kc, jc, nc, bpack.data(), tmp.data());
-      const bool first = pc == 0;
-      const bool load_c = !first || accumulate;
-      const float* bias_here = first && bias ? bias + jc : nullptr;
-      for (int64_t ic = m0; ic < m1; ic += MC) {
-        const int64_t mc = std::min(MC, m1 - ic);
-        pack_a(A, lda, ic, mc, pc, kc, apack.data());
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          const int64_t nr = std::min(NR, nc - jr);
-          const float* bs = bpack.data() + (jr / NR) * kc * NR;
-          for (int64_t ir = 0; ir < mc; ir += MR) {
-            tile(kc, apack.data() + (ir / MR) * kc * MR, bs, C + (ic + ir) * ldc + jc + jr, ldc, load_c,
-                 bias_here ? bias_here + jr : nullptr, std::min(MR, mc - ir), nr);
+    bool first = true;
+    for (int t = 0; t < n_terms; ++t) {
+      const GemmTerm& term = terms[t];
+      const int64_t K = k_of(term);
+      for (int64_t pc = 0; pc < K; pc += KC) {
+        const int64_t kc = std::min(KC, K - pc);
+        pack_b(term.w, term.op, pc, kc, jc, nc, bpack.data(), tmp.data());
+        const bool load_c = !first || accumulate;
+        const float* bias_here = first && bias ? bias + jc : nullptr;
+        first = false;
+        for (int64_t ic = m0; ic < m1; ic += MC) {
+          const int64_t mc = std::min(MC, m1 - ic);
+          if (term.a_trans) pack_a_trans(term.a, term.lda, ic, mc, pc, kc, apack.data());
+          for (int64_t jr = 0; jr < nc; jr += NR) {
+            const int64_t nr = std::min(NR, nc - jr);
+            const float* bs = bpack.data() + (jr / NR) * kc * NR;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              const int64_t rows = std::min(MR, mc - ir);
+              const APanel ap = term.a_trans ? a_packed(apack.data() + (ir / MR) * kc * MR) : a_in_place(term, ic + ir, rows, pc);
+              tile(kc, ap, bs, C + (ic + ir) * ldc + jc + jr, ldc, load_c,
+                   bias_here ? bias_here + jr : nullptr, rows, nr);
+            }
           }
         }
       }
     }
   }
+}
+
+void weight_gemm(const float* A, int64_t lda, const WeightView& w, WeightOp op, int64_t m0, int64_t m1, int64_t n0,
+                 int64_t n1, const float* bias, bool accumulate, float* C, int64_t ldc) {
+  GemmTerm t;
+  t.a = A;
+  t.lda = lda;
+  t.w = w;
+  t.op = op;
+  weight_gemm_terms(&t, 1, m0, m1, n0, n1, bias, accumulate, C, ldc);
 }
 
 }  // namespace et::ops::cpu

@@ -4,9 +4,11 @@
 //
 // Blocking (BLIS-style): the weight is packed one KC x NC panel at a time into strips of NR
 // columns, each decoded straight from its codes (NF4: code[q] * scale of the value's 64-block),
-// the activations one MC x KC block at a time into panels of MR rows, and an MR x NR register
-// tile (AVX2 + FMA where the CPU has them, found at run time; plain loops elsewhere) runs over
-// them. Accumulation is in float32, summing k in ascending order within each KC block.
+// and an MR x NR register tile (AVX2 + FMA where the CPU has them, found at run time; plain loops
+// elsewhere) runs over them, MC rows of the activations at a time, reading row-major activations
+// in place (packing them cost as much as a sixth of the tile time on the thin products of LoRA;
+// transposed ones are packed). Accumulation is in float32, summing k in ascending order within
+// each KC block.
 #pragma once
 #include <cstdint>
 
@@ -20,8 +22,9 @@ struct WeightView {
   const float* scales = nullptr;
   const float* code = nullptr;  // 16 entries
   int64_t block = 64;
-  // float32: used when packed is null.
+  // float32: used when packed is null; row r starts at dense + r * ld (ld 0: cols).
   const float* dense = nullptr;
+  int64_t ld = 0;
   int64_t rows = 0, cols = 0;
 };
 
@@ -33,6 +36,22 @@ enum class WeightOp { xwt, dyw };
 // stride lda, C has row stride ldc.
 void weight_gemm(const float* A, int64_t lda, const WeightView& w, WeightOp op, int64_t m0, int64_t m1,
                  int64_t n0, int64_t n1, const float* bias, bool accumulate, float* C, int64_t ldc);
+
+// One term of a sum of products into the same C: A(m, k) B(k, n), A read from a (A(m, k) =
+// a[m * lda + k], or a[k * lda + m] when a_trans), B from w by op; K is w.cols (xwt) or w.rows (dyw).
+struct GemmTerm {
+  const float* a = nullptr;
+  int64_t lda = 0;
+  bool a_trans = false;
+  WeightView w;
+  WeightOp op = WeightOp::xwt;
+};
+
+// C[m, n] for m in [m0, m1), n in [n0, n1): the sum of the terms' products (plus bias[n]), added
+// to C's values when accumulate. All terms share the tile loop over C: a low-rank term (LoRA's
+// Z B^T next to X W^T, or dZ A next to dY W) costs its own FLOPs and no extra pass over C.
+void weight_gemm_terms(const GemmTerm* terms, int n_terms, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                       const float* bias, bool accumulate, float* C, int64_t ldc);
 
 // w's values W[r, c0:c1] into out (the decode every packing step uses; tests check it against
 // the plain definition).

@@ -114,6 +114,41 @@ TEST(Nf4Matmul, InputGradientIntoColumnSlicesAccumulates) {
   EXPECT_EQ(y_wide.narrow(1, 0, 3).abs().sum().item<float>(), 0.f);
 }
 
+TEST(Nf4Matmul, SumsOfTermsMatchFloat64AtOddSizes) {
+  // out (+)= x W^T + z B^T (the LoRA forward: an NF4 weight and a low-rank dense term in one tile
+  // loop), out (+)= dy W + dz A (the input gradient), and the transposed-input products of the
+  // adapters' gradients, x^T y, with inputs that are column slices of wider matrices.
+  for (int64_t m : odd_sizes())
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 33}, {31, 33}, {33, 300}, {70, 31}}) {
+      if (m == 4097 && rows * cols > 3000) continue;
+      const int64_t r = 5;
+      auto in = random_nf4(rows, cols, 64, static_cast<uint64_t>(m + rows));
+      const MatmulWeight w = weight_of(in, 0, rows, cols, 64);
+      const torch::Tensor W = nf4_dequantize_plain(w, torch::kFloat64);
+      torch::manual_seed(m * 3 + cols);
+      const torch::Tensor x = torch::randn({m, cols}), zw = torch::randn({m, r + 3}), z = zw.narrow(1, 2, r);
+      const torch::Tensor B = torch::randn({rows, r}), bias = torch::randn({rows}), A = torch::randn({r, cols});
+      const std::string at = "m=" + std::to_string(m) + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols);
+      const auto d = [](const torch::Tensor& t) { return t.to(torch::kFloat64); };
+      // forward with bias over what is there
+      torch::Tensor y = torch::randn({m, rows});
+      nf4_matmul_terms_into({{x, false, w, true}, {z, false, dense_weight(B), true}}, bias, y, false);
+      EXPECT_LT(relative_error(y, d(x).mm(W.t()) + d(z).mm(d(B).t()) + d(bias)), 1e-6) << at;
+      // input gradient: dx += dy W + dz A
+      const torch::Tensor dy = torch::randn({m, rows}), dz = torch::randn({m, r});
+      torch::Tensor dx = torch::randn({m, cols});
+      const torch::Tensor dx0 = dx.clone();
+      nf4_matmul_terms_into({{dy, false, w, false}, {dz, false, dense_weight(A), false}}, torch::Tensor(), dx, true);
+      EXPECT_LT(relative_error(dx, d(dx0) + d(dy).mm(W) + d(dz).mm(d(A))), 1e-6) << at;
+      // transposed inputs: dA = dz^T x [r, cols], dB = dy^T z [rows, r]
+      torch::Tensor dA = torch::empty({r, cols}), dB = torch::empty({rows, r});
+      nf4_matmul_terms_into({{dz, true, dense_weight(x), false}}, torch::Tensor(), dA, false);
+      nf4_matmul_terms_into({{dy, true, dense_weight(z), false}}, torch::Tensor(), dB, false);
+      EXPECT_LT(relative_error(dA, d(dz).t().mm(d(x))), 1e-6) << at;
+      EXPECT_LT(relative_error(dB, d(dy).t().mm(d(z))), 1e-6) << at;
+    }
+}
+
 TEST(Nf4Matmul, WideWeightCrossesThePanelWidth) {
   // N = 4097 > the kernel's panel width (2048) in one single-threaded call, K across two KC blocks.
   const int64_t m = 7, rows = 4097, cols = 300;
