@@ -5,6 +5,7 @@
 //                    [--data random | FILE.jsonl --tokenizer DIR] [--rank 16] [--alpha 32]
 //                    [--steps 10] [--warmup 3] [--kernels fast|reference] [--profile TRACE.json]
 //                    [--dump-rows ROWS.json] [--device cuda|cpu] [--dtype bfloat16|float32]
+//                    [--threads N]
 //
 // DIR holds a config.json (the weights are initialized from it, seeded, as transformers does).
 // `--data random`: every row is one conversation of --seq random tokens, every token after the
@@ -41,7 +42,7 @@ struct Args {
   std::string model, quant = "nf4", data = "random", tokenizer, kernels = "fast", profile, dump_rows;
   std::string device = "cuda", dtype = "bfloat16", chat_template = "plain";
   bool grad_checkpoint = false;
-  int batch = 8, seq = 2048, rank = 16, steps = 10, warmup = 3;
+  int batch = 8, seq = 2048, rank = 16, steps = 10, warmup = 3, threads = 0;
   double alpha = 32;
 };
 
@@ -102,11 +103,13 @@ int run(const Args& a) {
   r.train.grad_checkpoint = a.grad_checkpoint;
   r.train.lr = 1e-4;
   r.train.kernels = a.kernels;
+  r.train.threads = a.threads;
   r.data.max_seq_len = a.seq;
   r.data.pack = a.data != "random";
   r.data.chat_template = a.chat_template;
   validate_recipe(r);
   apply_kernel_path(r);
+  if (r.train.threads > 0) at::set_num_threads(r.train.threads);  // as open_session does
 
   TrainSession s;
   s.recipe = r;
@@ -218,6 +221,7 @@ int main(int argc, char** argv) {
   app.add_option("--dump-rows", a.dump_rows, "write the batches (ids, positions, targets) as JSON");
   app.add_option("--device", a.device, "cuda | cpu");
   app.add_option("--dtype", a.dtype, "bfloat16 | float32");
+  app.add_option("--threads", a.threads, "CPU threads (train.threads; 0: libtorch's default)");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(a);
