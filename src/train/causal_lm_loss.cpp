@@ -12,6 +12,57 @@
 
 namespace et {
 
+namespace {
+
+// The batch on its tokens (causal_lm_loss.h), or null when there is no padding or a loss position
+// is padding.
+std::shared_ptr<const BatchTokens> batch_tokens(const Batch& b) {
+  const int64_t total = static_cast<int64_t>(b.rows) * b.len;
+  std::vector<int64_t> keep, compact(static_cast<size_t>(total), -1), ids, positions, segments;
+  std::vector<int32_t> seg_kept;
+  for (int64_t i = 0; i < total; ++i) {
+    const size_t u = static_cast<size_t>(i);
+    if (b.segments[u] < 0) continue;
+    compact[u] = static_cast<int64_t>(keep.size());
+    keep.push_back(i);
+    ids.push_back(b.ids[u]);
+    positions.push_back(b.positions[u]);
+    // sequence ids unique over the whole batch: a run of one id within one row
+    segments.push_back(static_cast<int64_t>(i / b.len) * (int64_t{1} << 32) + b.segments[u]);
+  }
+  const int64_t n = static_cast<int64_t>(keep.size());
+  if (n == total || n == 0) return nullptr;
+  std::vector<int64_t> loss_rows;
+  for (int r = 0; r < b.rows; ++r)
+    for (int t = 0; t + 1 < b.len; ++t) {
+      const size_t at = static_cast<size_t>(r * b.len + t);
+      if (!b.target[at + 1]) continue;
+      if (compact[at] < 0) return nullptr;
+      loss_rows.push_back(compact[at]);
+    }
+  // Runs of one (row, segment) pair are the sequences; renumber them 0, 1, ... for the offsets.
+  seg_kept.reserve(keep.size());
+  int32_t next = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == 0 || segments[static_cast<size_t>(i)] != segments[static_cast<size_t>(i - 1)]) ++next;
+    seg_kept.push_back(next);
+  }
+  auto t = std::make_shared<BatchTokens>();
+  auto up = [](std::vector<int64_t>& v, std::vector<int64_t> shape) {
+    return torch::from_blob(v.data(), shape, torch::kInt64).clone();
+  };
+  t->keep = up(keep, {n});
+  t->ids = up(ids, {1, n});
+  t->positions = up(positions, {1, n});
+  std::vector<int64_t> seg64(seg_kept.begin(), seg_kept.end());
+  t->segments = up(seg64, {1, n});
+  t->loss_rows = up(loss_rows, {static_cast<int64_t>(loss_rows.size())});
+  t->varlen = std::make_shared<ops::VarlenSeqs>(ops::varlen_from_segments(seg_kept.data(), 1, n, torch::kCPU));
+  return t;
+}
+
+}  // namespace
+
 BatchTensors to_tensors(const Batch& b, torch::Device device) {
   auto make = [&](const std::vector<int32_t>& v) {
     return torch::from_blob(const_cast<int32_t*>(v.data()), {b.rows, b.len}, torch::kInt32)
@@ -36,6 +87,7 @@ BatchTensors to_tensors(const Batch& b, torch::Device device) {
   }
   ET_CHECK(lo >= 0, "train", "token id ", lo, " is negative");
   t.max_id = hi;
+  if (device.is_cpu()) t.tokens = batch_tokens(b);
   return t;
 }
 
@@ -150,6 +202,52 @@ LossPositions loss_positions(const BatchTensors& b) {
   return p;
 }
 
+namespace {
+
+// causal_lm_loss_sum on the batch's tokens: every layer from the cut up runs whole on the N token
+// rows (no query-subset last layer: with variable-length attention a whole layer costs less than
+// the subset's masked attention), then the loss rows are read.
+torch::Tensor loss_sum_on_tokens(const model::Model& m, const BatchTensors& b, const LossOptions& o) {
+  const BatchTokens& tk = *b.tokens;
+  const int L = static_cast<int>(m.config.num_layers);
+  const int cut = std::max(0, std::min(o.cut_layer, L));
+  model::ForwardInputs in;
+  in.positions = tk.positions;
+  in.segment_ids = tk.segments;
+  in.varlen = tk.varlen.get();
+  const int64_t H = m.config.hidden_size;
+  torch::Tensor hidden;
+  int from = 0;
+  if (b.cut_hidden.defined()) {
+    ET_CHECK(b.cut_hidden.dim() == 3 && b.cut_hidden.size(0) == b.ids.size(0) && b.cut_hidden.size(1) == b.ids.size(1),
+             "causal_lm_loss", "cached hidden states ", b.cut_hidden.sizes(), " do not match the batch ", b.ids.sizes());
+    hidden = b.cut_hidden.reshape({-1, H}).index_select(0, tk.keep).unsqueeze(0);
+    from = cut;
+  } else {
+    torch::AutoGradMode grad(o.embeddings_trainable && torch::GradMode::is_enabled());
+    ET_CHECK(b.max_id < m.config.vocab_size, "train", "token id ", b.max_id, " is outside the vocabulary [0, ",
+             m.config.vocab_size, ")");
+    hidden = model::embed(m, tk.ids, /*check_ids=*/b.max_id < 0);
+  }
+  for (int l = from; l < L; ++l) {
+    ops::LayerTagScope tag(l);
+    if (l < cut) {
+      torch::NoGradGuard no_grad;  // the gradient cut
+      hidden = model::forward_layers(m, hidden, l, l + 1, in);
+    } else if (o.grad_checkpoint && hidden.requires_grad() && torch::GradMode::is_enabled()) {
+      hidden = CheckpointedLayer::apply(hidden, &m, static_cast<int64_t>(l), tk.positions, tk.segments,
+                                        reinterpret_cast<int64_t>(in.varlen));
+    } else {
+      hidden = model::forward_layers(m, hidden, l, l + 1, in);
+    }
+  }
+  const torch::Tensor h = model::final_norm(m, hidden.reshape({-1, H}).index_select(0, tk.loss_rows));
+  return ops::chunked_cross_entropy(h, m.lm_head, b.loss.labels, m.config.final_softcap, 0,
+                                    /*check_targets=*/b.max_id < 0);
+}
+
+}  // namespace
+
 torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, const LossOptions& o) {
   const int L = static_cast<int>(m.config.num_layers);
   const int cut = std::max(0, std::min(o.cut_layer, L));
@@ -160,6 +258,11 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
   const bool host_positions = b.loss.slots.defined();
   const LossPositions lp = host_positions ? b.loss : loss_positions(b);
   if (lp.slots.numel() == 0) return torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(m.device));
+  if (b.tokens && host_positions && m.device.is_cpu()) {
+    model::ForwardInputs tin;
+    tin.varlen = b.tokens->varlen.get();
+    if (model::uses_varlen_attention(m, tin)) return loss_sum_on_tokens(m, b, o);
+  }
   // Layers [from, L-1) run whole here; the last one only at the positions the loss reads.
   torch::Tensor hidden;
   int from = 0;

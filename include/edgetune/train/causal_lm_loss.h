@@ -26,6 +26,17 @@ struct LossPositions {
   torch::Tensor queries, slots, labels;
 };
 
+// A batch on its tokens only: the non-padding positions of the [B, T] rows, in order, as one row
+// of N (the layers act row by row, and with variable-length attention each sequence only sees
+// itself, so dropping the padding changes nothing the loss reads; it saves the padding's share of
+// every product).
+struct BatchTokens {
+  torch::Tensor keep;                     // [N] int64: flat indices into [B * T]
+  torch::Tensor ids, positions, segments;  // [1, N] int64
+  torch::Tensor loss_rows;                 // [slots] int64: the row of each loss slot among the N
+  std::shared_ptr<const ops::VarlenSeqs> varlen;
+};
+
 struct BatchTensors {
   torch::Tensor ids, positions, segments, target;  // [B, T]; target uint8/bool
   int64_t num_targets = 0;
@@ -40,6 +51,9 @@ struct BatchTensors {
   LossPositions loss;
   std::shared_ptr<const ops::VarlenSeqs> varlen;
   int64_t max_id = -1;
+  // CPU batches with padding whose loss reads no padding position (to_tensors): the batch on its
+  // tokens, which causal_lm_loss_sum runs the layers on when they take variable-length attention.
+  std::shared_ptr<const BatchTokens> tokens;
 };
 
 BatchTensors to_tensors(const Batch& b, torch::Device device);
