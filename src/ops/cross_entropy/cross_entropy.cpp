@@ -3,12 +3,15 @@
 // (cross_entropy.h).
 #include "ops/cross_entropy/cross_entropy.h"
 
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 
 #include "edgetune/core/error.h"
 #include "ops/common/kernel_path.h"
+#include "ops/cross_entropy/cross_entropy_cpu.h"
+#include "ops/nf4_matmul/nf4_matmul.h"
 
 namespace et::ops {
 
@@ -54,9 +57,40 @@ int64_t pick_chunk(int64_t chunk_rows, int64_t vocab, int64_t n, const torch::Te
 // The logits' dtype of a chunk: h's on CUDA (the GEMM's output), float32 on the CPU.
 torch::ScalarType logits_dtype(const torch::Tensor& h) { return h.is_cuda() ? h.scalar_type() : torch::kFloat32; }
 
+// fused_pass on float32 CPU tensors: both head GEMMs on nf4_matmul's kernel (its threads split
+// the vocabulary), the rows on the vectorized row pass (threads split the rows).
+torch::Tensor fused_pass_cpu(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor& targets, double cap,
+                             int64_t chunk, torch::Tensor* dh) {
+  const int64_t n = h.size(0), vocab = w.size(0);
+  torch::Tensor loss = torch::empty({n}, h.options());
+  const torch::Tensor hc = h.contiguous(), tc = targets.contiguous();
+  const MatmulWeight head = dense_weight(w.contiguous());
+  torch::Tensor z = torch::empty({std::min(chunk, n), vocab}, h.options());
+  for (int64_t b = 0; b < n; b += chunk) {
+    const int64_t e = std::min(n, b + chunk);
+    torch::Tensor zc = z.narrow(0, 0, e - b);
+    nf4_matmul_into(hc.slice(0, b, e), head, torch::Tensor(), zc);
+    float* zp = zc.data_ptr<float>();
+    float* lp = loss.data_ptr<float>() + b;
+    const int64_t* tp = tc.data_ptr<int64_t>() + b;
+    at::parallel_for(0, e - b, 1, [&](int64_t r0, int64_t r1) {
+      cpu::cross_entropy_rows_f32(zp + r0 * vocab, r1 - r0, vocab, vocab, tp + r0, static_cast<float>(cap), lp + r0,
+                                  dh != nullptr);
+    });
+    if (dh) {
+      torch::Tensor dc = dh->slice(0, b, e);
+      nf4_matmul_t_into(zc, head, dc, false);
+    }
+  }
+  return loss.sum();
+}
+
 // Sum of the rows' losses; with dh defined, dh gets dL/dh (g = 1) chunk by chunk.
 torch::Tensor fused_pass(const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor& targets, double cap,
                          int64_t chunk, torch::Tensor* dh) {
+  if (h.is_cpu() && w.is_cpu() && h.scalar_type() == torch::kFloat32 && w.scalar_type() == torch::kFloat32 &&
+      (!dh || dh->is_contiguous()))
+    return fused_pass_cpu(h, w, targets, cap, chunk, dh);
   const int64_t n = h.size(0), vocab = w.size(0);
   torch::Tensor loss = torch::empty({n}, h.options().dtype(torch::kFloat32));
   const auto zt = logits_dtype(h);
