@@ -64,7 +64,7 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
       torch::Tensor cols = y.narrow(1, l.col[j], outs[j]);
       nf4_matmul_terms_into(terms, w.cpu_bias[j], cols, false);
     }
-    std::vector<torch::Tensor> saved{x2, xa, z, A};
+    std::vector<torch::Tensor> saved{xa, z, A};  // x itself is not needed: the weight is frozen
     saved.insert(saved.end(), B.begin(), B.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["w"] = c10::IValue::make_capsule(holder);
@@ -81,7 +81,7 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
                                                  torch::autograd::variable_list grads) {
     RECORD_FUNCTION("et::lora_linear_cpu_backward", std::vector<c10::IValue>());
     const auto saved = ctx->get_saved_variables();
-    const torch::Tensor &x2 = saved[0], &xa = saved[1], &z = saved[2], &A = saved[3];
+    const torch::Tensor &xa = saved[0], &z = saved[1], &A = saved[2];
     const auto holder = c10::static_intrusive_pointer_cast<FrozenHolder>(ctx->saved_data["w"].toCapsule());
     const FrozenWeight& w = *holder->w;
     const std::vector<int64_t> outs = ctx->saved_data["outs"].toIntVector(), ranks = ctx->saved_data["ranks"].toIntVector();
@@ -98,7 +98,7 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
       for (size_t j = 0; j < outs.size(); ++j) {
         if (ranks[j] == 0) continue;
         torch::Tensor cols = dz.narrow(1, l.row[j], ranks[j]);
-        nf4_matmul_t_into(dy.narrow(1, l.col[j], outs[j]), dense_weight(saved[4 + k++]), cols, false);
+        nf4_matmul_t_into(dy.narrow(1, l.col[j], outs[j]), dense_weight(saved[3 + k++]), cols, false);
       }
     }
     if (ctx->needs_input_grad(0)) {  // dx = sum_j dY_j W_j + dZ A

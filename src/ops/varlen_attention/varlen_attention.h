@@ -18,8 +18,9 @@
 // aten::_cudnn_attention_forward/backward gave non-finite gradients on a 4097-token sequence in
 // this op's test on libtorch 2.11, so it is not used; bench/RESULTS.md.)
 // CPU fast path (float32): per (sequence, key/value head) on all threads, the longest sequences
-// first; rows of scores against K transposed, the log-sum-exp saved for a backward that
-// recomputes the probabilities (varlen_attention_cpu.h); nothing of size T x T is kept.
+// first; blocks of 32 queries whose scores, softmax and products run on a register tile, the
+// log-sum-exp saved for a backward that recomputes the probabilities (varlen_attention_cpu.h);
+// nothing of size T x T is kept.
 // Reference: per sequence, explicit scores with the causal (and window) mask in float32 and
 // autograd, any device and dtype.
 #pragma once
