@@ -72,6 +72,9 @@ torch::Tensor varlen_attention_ref(const torch::Tensor& q, const torch::Tensor& 
 }
 
 namespace {
+// cuDNN's backward refuses rows of one token (libtorch 2.11: "s_q = s_kv = 1 is not supported"),
+// which must be known before the forward runs; short rows gain nothing from it anyway.
+constexpr int64_t kCudnnMinRowLength = 16;
 std::atomic<DenseAttention> g_dense_attention{DenseAttention::cudnn};
 }  // namespace
 
@@ -91,7 +94,7 @@ torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, c
   check_args(q, k, v, seqs);
   if (kernel_path() == KernelPath::fast && flash_varlen_usable(q, k, 0.0)) {
     const int64_t len = dense_row_length(seqs);
-    if (len > 0 && (window <= 0 || window >= len) && dense_attention() == DenseAttention::cudnn &&
+    if (len >= kCudnnMinRowLength && (window <= 0 || window >= len) && dense_attention() == DenseAttention::cudnn &&
         detail::cudnn_dense_registered()) {
       torch::Tensor o = detail::dense_attention_cudnn(q, k, v, q.size(0) / len, scale);
       if (o.defined()) return o;

@@ -13,7 +13,7 @@
 // variable-length form (cumulative sequence offsets, native grouped-query heads, sliding window),
 // called through the dispatcher by schema argument names, so the call does not depend on one
 // libtorch version's C++ signature. bfloat16/float16, head_dim a multiple of 8 up to 256.
-// Dense rows (every sequence the same length, no window: one conversation per row, no padding)
+// Dense rows (every sequence the same length, at least 16 tokens, no window: one conversation per row, no padding)
 // take cuDNN's fused attention instead when the libtorch has it (aten::_scaled_dot_product_cudnn_
 // attention, libtorch >= 2.3), which is faster on Hopper: 1.5 against 2.2 ms forward + backward for
 // 8 x 2048 tokens of 32 heads of 64 (bench/RESULTS.md). Its variable-length form

@@ -81,7 +81,7 @@ TEST(VarlenAttention, DenseRowsMatchTheReferenceWithEitherKernel) {
     any = true;
     for (DenseAttention kernel : {DenseAttention::cudnn, DenseAttention::flash}) {
       set_dense_attention(kernel);
-      for (const auto& lens : std::vector<std::vector<int32_t>>{{33, 33, 33}, {1, 1, 1, 1}, {4097}, {512, 512}})
+      for (const auto& lens : std::vector<std::vector<int32_t>>{{33, 33, 33}, {1, 1, 1, 1}, {15, 15}, {16, 16, 16}, {4097}, {512, 512}})
         for (auto [hq, hkv] : std::vector<std::pair<int64_t, int64_t>>{{4, 2}, {3, 3}, {32, 8}})
           for (auto dt : {torch::kBFloat16, torch::kFloat16}) {
             SCOPED_TRACE(kernel == DenseAttention::cudnn ? "cudnn" : "flash");
