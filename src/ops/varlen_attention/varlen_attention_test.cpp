@@ -74,6 +74,8 @@ TEST(VarlenAttention, DenseRowsAreRecognized) {
 
 // Dense rows (one sequence per row) take cuDNN's attention on the GPU, or flash when selected:
 // each against the reference, forward and backward, at odd row lengths and grouped-query heads.
+// (Rows of one token are left out: their q and k gradients are exactly zero, so a relative error
+// means nothing there; they run in the packed cases above.)
 TEST(VarlenAttention, DenseRowsMatchTheReferenceWithEitherKernel) {
   bool any = false;
   for (const auto& dev : devices()) {
@@ -81,7 +83,7 @@ TEST(VarlenAttention, DenseRowsMatchTheReferenceWithEitherKernel) {
     any = true;
     for (DenseAttention kernel : {DenseAttention::cudnn, DenseAttention::flash}) {
       set_dense_attention(kernel);
-      for (const auto& lens : std::vector<std::vector<int32_t>>{{33, 33, 33}, {1, 1, 1, 1}, {15, 15}, {16, 16, 16}, {4097}, {512, 512}})
+      for (const auto& lens : std::vector<std::vector<int32_t>>{{33, 33, 33}, {15, 15}, {16, 16, 16}, {4097}, {512, 512}})
         for (auto [hq, hkv] : std::vector<std::pair<int64_t, int64_t>>{{4, 2}, {3, 3}, {32, 8}})
           for (auto dt : {torch::kBFloat16, torch::kFloat16}) {
             SCOPED_TRACE(kernel == DenseAttention::cudnn ? "cudnn" : "flash");
