@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/cuda.h>
 #include <torch/types.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/utils.h>
 
 #include <chrono>
