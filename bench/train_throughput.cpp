@@ -4,6 +4,7 @@
 //   train_throughput --model DIR [--quant nf4|none] [--grad-checkpoint] [--batch 8] [--seq 2048]
 //                    [--data random | FILE.jsonl --tokenizer DIR] [--rank 16] [--alpha 32]
 //                    [--steps 10] [--warmup 3] [--kernels fast|reference] [--profile TRACE.json]
+//                    [--dense-attention cudnn|flash]
 //                    [--dump-rows ROWS.json] [--device cuda|cpu] [--dtype bfloat16|float32]
 //                    [--threads N]
 //
@@ -34,12 +35,13 @@
 #include "edgetune/model/model.h"
 #include "edgetune/model/model_files.h"
 #include "edgetune/train/trainer.h"
+#include "ops/varlen_attention/varlen_attention.h"
 #include "step_profiler.h"
 
 namespace {
 
 struct Args {
-  std::string model, quant = "nf4", data = "random", tokenizer, kernels = "fast", profile, dump_rows;
+  std::string model, quant = "nf4", data = "random", tokenizer, kernels = "fast", dense_attention = "cudnn", profile, dump_rows;
   std::string device = "cuda", dtype = "bfloat16", chat_template = "plain";
   bool grad_checkpoint = false;
   int batch = 8, seq = 2048, rank = 16, steps = 10, warmup = 3, threads = 0;
@@ -110,6 +112,8 @@ int run(const Args& a) {
   validate_recipe(r);
   apply_kernel_path(r);
   if (r.train.threads > 0) at::set_num_threads(r.train.threads);  // as open_session does
+  et::ops::set_dense_attention(a.dense_attention == "flash" ? et::ops::DenseAttention::flash
+                                                            : et::ops::DenseAttention::cudnn);
 
   TrainSession s;
   s.recipe = r;
@@ -179,6 +183,7 @@ int run(const Args& a) {
                      {"quant", a.quant},
                      {"grad_checkpoint", a.grad_checkpoint},
                      {"kernels", a.kernels},
+                     {"dense_attention", a.dense_attention},
                      {"batch", a.batch},
                      {"seq", a.seq},
                      {"data", a.data},
@@ -217,6 +222,8 @@ int main(int argc, char** argv) {
   app.add_option("--steps", a.steps, "timed steps");
   app.add_option("--warmup", a.warmup, "untimed steps first");
   app.add_option("--kernels", a.kernels, "fast | reference")->check(CLI::IsMember({"fast", "reference"}));
+  app.add_option("--dense-attention", a.dense_attention, "kernel for rows of one sequence on the GPU: cudnn | flash")
+      ->check(CLI::IsMember({"cudnn", "flash"}));
   app.add_option("--profile", a.profile, "write a Chrome trace of two more steps here");
   app.add_option("--dump-rows", a.dump_rows, "write the batches (ids, positions, targets) as JSON");
   app.add_option("--device", a.device, "cuda | cpu");

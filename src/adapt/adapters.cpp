@@ -131,7 +131,7 @@ void attach_adapters(model::Model& model, const AdapterSet& adapters) {
         const auto dt = x.scalar_type();
         return lora_add(y, adapter_input(x, dropout), p.A.to(dt), (p.B * p.scale).to(dt));
       };
-      lin->lora = [p, dropout] { return ops::LoraFactors{p.A, p.B * p.scale, dropout}; };
+      lin->lora = [p, dropout] { return ops::LoraFactors{p.A, p.B, dropout, p.scale}; };
     } else {
       LoraPair s = adapters.shared.at(e.type);
       SharedVectors v = adapters.vectors.at(e.module);

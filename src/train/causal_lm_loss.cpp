@@ -293,9 +293,10 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
   } else {
     ops::LayerTagScope tag(L - 1);
     torch::AutoGradMode grad(torch::GradMode::is_enabled() && cut < L);  // the last layer may be below the cut
-    // With the flash kernel and most positions read, the whole layer then a gather costs less
-    // than the query-subset layer's masked attention.
-    if (model::uses_varlen_attention(m, in) && 2 * lp.queries.size(1) > hidden.size(1))
+    // With the flash kernel, the whole layer then a gather costs less than the query-subset
+    // layer's masked dense attention (its [B, 1, Q, T] mask and unfused kernels), even when few
+    // positions are read (packed rows of short conversations, assistant turns only).
+    if (model::uses_varlen_attention(m, in))
       at = model::gather_positions(model::forward_layers(m, hidden, L - 1, L, in), lp.queries);
     else
       at = model::forward_layer_at(m, hidden, L - 1, lp.queries, in);

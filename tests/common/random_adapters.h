@@ -1,7 +1,8 @@
 // Adapters of a plan with every tensor drawn from N(0, scale^2), attached to the model: tests of
 // gradients need them random (a fresh B = 0 would make the A gradients vanish).
 #pragma once
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "edgetune/adapt/adapters.h"
 #include "edgetune/model/model.h"

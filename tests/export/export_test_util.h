@@ -2,7 +2,8 @@
 // random (trained-looking) values, and copies of model folders to alter.
 #pragma once
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 #include "mixed_plan.h"
 
 #include <string>

@@ -2,7 +2,8 @@
 // names, ne shapes, and that llama.cpp's update (alpha / r) * B A equals ours, with Llama's q/k rows
 // in llama.cpp's interleaved RoPE order.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <cmath>
 

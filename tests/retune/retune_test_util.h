@@ -3,7 +3,8 @@
 // adapters, and the pooled statistics computed directly from the files as a reference.
 #pragma once
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <functional>
 #include <string>

@@ -5,7 +5,8 @@
 // loss, not the cached one) and their backward never runs; and a whole training run from the cache
 // reproduces every loss of the uncached run.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "edgetune/adapt/adapters.h"
 #include "edgetune/adapt/plan.h"

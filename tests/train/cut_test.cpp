@@ -4,7 +4,8 @@
 // embedding output requires grad in both, so without the cut the backward would reach layer 0).
 // The adapter gradients of the cut run equal the uncut run's: the cut removes work, not gradient.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "edgetune/adapt/adapters.h"
 #include "edgetune/core/file_io.h"

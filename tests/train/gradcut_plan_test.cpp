@@ -9,7 +9,8 @@
 // when scripts/demo.sh has built it, and any in $ET_GRADCUT_MODELS (colon-separated; the
 // stories-tools data when the folder has a tokenizer, else synthetic tokens).
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <cstdlib>
 #include <fstream>

@@ -5,7 +5,9 @@
 #pragma once
 #include <benchmark/benchmark.h>
 #include <torch/cuda.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/utils.h>
 
 #include <chrono>
 #include <map>

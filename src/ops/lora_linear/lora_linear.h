@@ -3,7 +3,7 @@
 //
 //   Y = x W^T + b + Z BD,   Z = drop(x) A^T   (drop: inverted dropout while training, else identity)
 //   W = [W_1; ...; W_n]  (out = sum of out_j),   A = [A_1; ...; A_n]  (R = sum of r_j rows)
-//   BD [R, out] block diagonal, block j = (s_j B_j)^T   (the scale is folded into B_j by the caller)
+//   BD [R, out] block diagonal, block j = (s_j B_j)^T   (s_j: the member's scale)
 //
 // Backward, dY [M, out]:
 //   dZ = dY BD^T                          [M, R]     one GEMM
@@ -12,7 +12,9 @@
 //   dBD = Z^T dY,  d(s_j B_j) = (block j of dBD)^T   one GEMM (the off-diagonal blocks are dropped)
 // Saved: x and Z (M x R), nothing of size M x out. The frozen weight is produced by callbacks, so a
 // 4-bit one is dequantized just in time in the forward and again in the backward (never kept), and
-// a group whose weights are adjacent rows of one buffer runs a single GEMM with N = out.
+// a group whose weights are adjacent rows of one buffer runs a single GEMM with N = out. On the GPU
+// one kernel lays out A and the scaled BD from the members' factors, and one takes dA and dBD apart
+// into the members' gradients (lora_pack_cuda.h), instead of a cast, copy or scale per member.
 // Against one linear at a time this saves, per group, the n - 1 extra reads of x, the n - 1 sums of
 // input gradients and every LoRA input-gradient add, and most of the small launches.
 //
@@ -48,13 +50,15 @@ struct FrozenWeight {
   std::vector<torch::Tensor> cpu_bias;
 };
 
-// One member's adapter: A [r, in], B [out_j, r] with its scale folded in; both undefined: none.
+// One member's adapter: A [r, in], B [out_j, r] and the scale s (the adapter adds s x A^T B^T);
+// both undefined: none.
 // Differentiable (gradients flow back to whatever made them: dedicated factors, shared ones).
 // dropout: the adapter input's dropout rate while autograd is on (training); the group draws one
 // mask for all its members (they read the same input), at the largest member's rate.
 struct LoraFactors {
   torch::Tensor A, B;
   double dropout = 0;
+  double scale = 1.0;  // the adapter's B is scale * B (folded in by the op, so B can be the parameter itself)
   bool defined() const { return A.defined(); }
 };
 

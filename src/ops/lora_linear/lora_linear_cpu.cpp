@@ -39,7 +39,7 @@ torch::Tensor f32(const torch::Tensor& t) { return t.to(torch::kFloat32).contigu
 struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, at::TensorList As,
                                at::TensorList Bs, c10::intrusive_ptr<FrozenHolder> holder, std::vector<int64_t> outs,
-                               std::vector<int64_t> ranks, double dropout) {
+                               std::vector<int64_t> ranks, std::vector<double> scales, double dropout) {
     RECORD_FUNCTION("et::lora_linear_cpu", std::vector<c10::IValue>());
     const FrozenWeight& w = *holder->w;
     const Layout l = layout_of(outs, ranks);
@@ -51,7 +51,8 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
     if (l.rank > 0) {
       std::vector<torch::Tensor> a;
       for (const auto& t : As) a.push_back(f32(t));
-      for (const auto& t : Bs) B.push_back(f32(t));
+      for (size_t i = 0; i < Bs.size(); ++i)  // s_i B_i (a new tensor: B_i may be the parameter itself)
+        B.push_back(scales[i] == 1.0 ? f32(Bs[i]) : f32(Bs[i]) * scales[i]);
       A = torch::cat(a, 0);  // [R, in]
       xa = dropout > 0 ? at::dropout(x2, dropout, /*train=*/true) : x2;
       z = torch::empty({M, l.rank}, x2.options());
@@ -65,7 +66,8 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
       nf4_matmul_terms_into(terms, w.cpu_bias[j], cols, false);
     }
     std::vector<torch::Tensor> saved{xa, z, A};  // x itself is not needed: the weight is frozen
-    saved.insert(saved.end(), B.begin(), B.end());
+    saved.insert(saved.end(), B.begin(), B.end());  // scaled
+    ctx->saved_data["scales"] = scales;
     ctx->save_for_backward(saved);
     ctx->saved_data["w"] = c10::IValue::make_capsule(holder);
     ctx->saved_data["outs"] = outs;
@@ -123,16 +125,17 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
       for (size_t j = 0; j < outs.size(); ++j) {
         if (ranks[j] == 0) continue;
         if (ctx->needs_input_grad(1 + k)) out[1 + k] = dA.narrow(0, l.row[j], ranks[j]);
-        if (ctx->needs_input_grad(1 + n + k)) {  // d(s_j B_j) = dY_j^T Z_j
+        if (ctx->needs_input_grad(1 + n + k)) {  // dB_j = s_j dY_j^T Z_j
           torch::Tensor dB = torch::empty({outs[j], ranks[j]}, dy.options());
           nf4_matmul_terms_into({{dy.narrow(1, l.col[j], outs[j]), true, dense_weight(z.narrow(1, l.row[j], ranks[j])), false}},
                                 torch::Tensor(), dB, false);
-          out[1 + n + k] = dB;
+          const double s = ctx->saved_data["scales"].toDoubleVector()[k];
+          out[1 + n + k] = s == 1.0 ? dB : dB.mul_(s);
         }
         ++k;
       }
     }
-    out.resize(1 + 2 * n + 4);  // the holder, outs, ranks and the dropout rate take no gradient
+    out.resize(1 + 2 * n + 5);  // the holder, outs, ranks, scales and the dropout rate take no gradient
     return out;
   }
 };
@@ -147,14 +150,15 @@ bool lora_linear_cpu_usable(const torch::Tensor& x, const FrozenWeight& w) {
 torch::Tensor lora_linear_cpu(const torch::Tensor& x, std::shared_ptr<const FrozenWeight> w,
                               const std::vector<int64_t>& outs, const torch::autograd::variable_list& As,
                               const torch::autograd::variable_list& Bs, const std::vector<int64_t>& ranks,
-                              double dropout) {
+                              const std::vector<double>& scales, double dropout) {
   ET_CHECK(w->cpu_members.size() == outs.size(), "lora_linear", "the frozen weight lists ", w->cpu_members.size(),
            " CPU members for ", outs.size(), " members");
   for (size_t j = 0; j < outs.size(); ++j)
     ET_CHECK(w->cpu_members[j].rows == outs[j] && w->cpu_members[j].cols == w->in, "lora_linear", "CPU member ", j,
              " is [", w->cpu_members[j].rows, ", ", w->cpu_members[j].cols, "], expected [", outs[j], ", ", w->in, "]");
+  ET_CHECK(scales.size() == Bs.size(), "lora_linear", scales.size(), " scales for ", Bs.size(), " adapters");
   return LoraLinearCpuFn::apply(x, at::TensorList(As), at::TensorList(Bs), c10::make_intrusive<FrozenHolder>(std::move(w)),
-                                outs, ranks, dropout);
+                                outs, ranks, scales, dropout);
 }
 
 }  // namespace et::ops::detail

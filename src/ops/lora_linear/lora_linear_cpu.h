@@ -14,10 +14,10 @@ namespace et::ops::detail {
 bool lora_linear_cpu_usable(const torch::Tensor& x, const FrozenWeight& w);
 
 // As lora_linear (arguments checked there): As, Bs hold the adapted members' factors in member
-// order, ranks[j] the rank of member j (0: none).
+// order, scales their scales (the adapter adds s x A^T B^T), ranks[j] the rank of member j (0: none).
 torch::Tensor lora_linear_cpu(const torch::Tensor& x, std::shared_ptr<const FrozenWeight> w,
                               const std::vector<int64_t>& outs, const torch::autograd::variable_list& As,
                               const torch::autograd::variable_list& Bs, const std::vector<int64_t>& ranks,
-                              double dropout);
+                              const std::vector<double>& scales, double dropout);
 
 }  // namespace et::ops::detail

@@ -73,7 +73,7 @@ OpCheck group_check(const Group& g) {
         lora.emplace_back();
         continue;
       }
-      lora.push_back({x[k], x[k + 1]});
+      lora.push_back({x[k], x[k + 1], 0.0, 0.5 + 0.75 * static_cast<double>(j)});  // a scale per member
       k += 2;
     }
     return std::vector<torch::Tensor>{fused ? lora_linear(x[0], w, g.outs, lora) : lora_linear_ref(x[0], *w, g.outs, lora)};

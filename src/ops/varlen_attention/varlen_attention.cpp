@@ -170,11 +170,36 @@ torch::Tensor varlen_attention_cpu(const torch::Tensor& q, const torch::Tensor& 
 }
 }  // namespace detail
 
+namespace {
+// cuDNN's backward refuses rows of one token (libtorch 2.11: "s_q = s_kv = 1 is not supported"),
+// which must be known before the forward runs; short rows gain nothing from it anyway.
+constexpr int64_t kCudnnMinRowLength = 16;
+std::atomic<DenseAttention> g_dense_attention{DenseAttention::cudnn};
+}  // namespace
+
+void set_dense_attention(DenseAttention a) { g_dense_attention = a; }
+DenseAttention dense_attention() { return g_dense_attention.load(); }
+
+int64_t dense_row_length(const VarlenSeqs& seqs) {
+  if (seqs.cu.size() < 2) return 0;
+  const int64_t len = seqs.cu[1];
+  for (size_t i = 1; i < seqs.cu.size(); ++i)
+    if (seqs.cu[i] - seqs.cu[i - 1] != len) return 0;
+  return len;
+}
+
 torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const VarlenSeqs& seqs, double scale, int64_t window) {
   check_args(q, k, v, seqs);
-  if (kernel_path() == KernelPath::fast && flash_varlen_usable(q, k, 0.0))
+  if (kernel_path() == KernelPath::fast && flash_varlen_usable(q, k, 0.0)) {
+    const int64_t len = dense_row_length(seqs);
+    if (len >= kCudnnMinRowLength && (window <= 0 || window >= len) && dense_attention() == DenseAttention::cudnn &&
+        detail::cudnn_dense_registered()) {
+      torch::Tensor o = detail::dense_attention_cudnn(q, k, v, q.size(0) / len, scale);
+      if (o.defined()) return o;
+    }
     return detail::varlen_attention_flash(q, k, v, seqs, scale, window);
+  }
   if (kernel_path() == KernelPath::fast && cpu_varlen_usable(q, k, 0.0) && v.scalar_type() == torch::kFloat32)
     return detail::varlen_attention_cpu(q, k, v, seqs, scale, window);
   return varlen_attention_ref(q, k, v, seqs, scale, window);
@@ -183,6 +208,11 @@ torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, c
 #ifndef EDGETUNE_TORCH_CUDA
 namespace detail {
 bool flash_varlen_registered() { return false; }
+bool cudnn_dense_registered() { return false; }
+torch::Tensor dense_attention_cudnn(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, int64_t,
+                                    double) {
+  fail("varlen_attention", "cuDNN attention needs a CUDA build of libtorch");
+}
 torch::Tensor varlen_attention_flash(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                      const VarlenSeqs&, double, int64_t) {
   fail("varlen_attention", "the flash kernel needs a CUDA build of libtorch");

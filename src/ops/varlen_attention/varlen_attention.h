@@ -13,10 +13,12 @@
 // variable-length form (cumulative sequence offsets, native grouped-query heads, sliding window),
 // called through the dispatcher by schema argument names, so the call does not depend on one
 // libtorch version's C++ signature. bfloat16/float16, head_dim a multiple of 8 up to 256.
-// (cuDNN's fused attention is faster on Hopper for dense rows, 1.5 against 2.2 ms forward +
-// backward for 8 x 2048 tokens of 32 heads of 64, but its variable-length form through
-// aten::_cudnn_attention_forward/backward gave non-finite gradients on a 4097-token sequence in
-// this op's test on libtorch 2.11, so it is not used; bench/RESULTS.md.)
+// Dense rows (every sequence the same length, at least 16 tokens, no window: one conversation per row, no padding)
+// take cuDNN's fused attention instead when the libtorch has it (aten::_scaled_dot_product_cudnn_
+// attention, libtorch >= 2.3), which is faster on Hopper: 1.5 against 2.2 ms forward + backward for
+// 8 x 2048 tokens of 32 heads of 64 (bench/RESULTS.md). Its variable-length form
+// (aten::_cudnn_attention_forward/backward with offsets) gave non-finite gradients on a 4097-token
+// sequence in this op's test on libtorch 2.11, so packed rows stay on the flash kernel.
 // CPU fast path (float32): per (sequence, key/value head) on all threads, the longest sequences
 // first; blocks of 32 queries whose scores, softmax and products run on a register tile, the
 // log-sum-exp saved for a backward that recomputes the probabilities (varlen_attention_cpu.h);
@@ -60,7 +62,20 @@ torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, c
 torch::Tensor varlen_attention_ref(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                    const VarlenSeqs& seqs, double scale, int64_t window = 0);
 
+// Which fast kernel dense rows take (packed rows always take flash). Default cudnn where available.
+enum class DenseAttention { cudnn, flash };
+void set_dense_attention(DenseAttention a);
+DenseAttention dense_attention();
+
+// The row length when the sequences are dense rows of one length (cu = 0, L, 2L, ...), else 0.
+int64_t dense_row_length(const VarlenSeqs& seqs);
+
 namespace detail {
+// cuDNN's attention over `rows` dense rows of the packed q, k, v (CUDA libtorch builds with the op);
+// an undefined tensor when cuDNN refuses the shapes.
+torch::Tensor dense_attention_cudnn(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                    int64_t rows, double scale);
+bool cudnn_dense_registered();
 // The flash call itself (CUDA libtorch builds; elsewhere it throws).
 torch::Tensor varlen_attention_flash(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                      const VarlenSeqs& seqs, double scale, int64_t window);

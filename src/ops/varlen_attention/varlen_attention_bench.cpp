@@ -1,8 +1,9 @@
-// Varlen attention, forward + backward: the fast path (flash kernel over packed sequence offsets on
-// CUDA, the CPU kernel in float32 on the CPU) and the per-sequence reference, on 8 sequences of 2048
-// tokens with 32 query and 8 key/value heads of 64 (the Llama-3.2-1B shape; the CPU runs a smaller
-// case). FLOP/s count causal attention's useful work (forward 4 d per query-key pair and head,
-// backward twice that), against the device's matrix-product rate measured at start.
+// Varlen attention, forward + backward: the fast path (on the GPU cuDNN's attention, the dense rows'
+// default, and the flash kernel over the sequence offsets; the CPU kernel in float32 on the CPU) and
+// the per-sequence reference, on 8 sequences of 2048 tokens with 32 query and 8 key/value heads of 64
+// (the Llama-3.2-1B shape; the CPU runs a smaller case). FLOP/s count causal attention's useful work
+// (forward 4 d per query-key pair and head, backward twice that), against the device's
+// matrix-product rate measured at start.
 // On the CPU also, at the shapes of stories260K (8 heads of 8, 4 key/value heads) and the ~30M
 // shape (8 heads of 64), 8 rows of 256 tokens packed with sequences of `len`: the CPU kernel next
 // to what the model's reference path runs without it, dense attention over each row with a
@@ -18,7 +19,8 @@ namespace {
 
 using namespace et::ops;
 
-void BM_VarlenAttention(benchmark::State& state, torch::Device d, bool fast) {
+void BM_VarlenAttention(benchmark::State& state, torch::Device d, bool fast, DenseAttention kernel) {
+  set_dense_attention(kernel);
   const int64_t seqs = state.range(0), len = state.range(1), hq = 32, hkv = 8, dim = 64;
   const auto dt = d.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
   const auto o = torch::TensorOptions().device(d).dtype(dt);
@@ -110,11 +112,14 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   for (const auto& d : bench::bench_devices()) {
     const std::vector<int64_t> a = d.is_cuda() ? std::vector<int64_t>{8, 2048} : std::vector<int64_t>{4, 256};
-    for (bool fast : {true, false})
-      benchmark::RegisterBenchmark(("BM_VarlenAttention/" + std::string(fast ? "fast/" : "reference/") + d.str()).c_str(),
-                                   BM_VarlenAttention, d, fast)
+    for (int v = 0; v < (d.is_cuda() ? 3 : 2); ++v) {
+      const bool fast = v != 1;
+      const DenseAttention k = v == 2 ? DenseAttention::flash : DenseAttention::cudnn;
+      const std::string name = v == 1 ? "reference/" : d.is_cpu() ? "fast/" : v == 0 ? "fast-cudnn/" : "fast-flash/";
+      benchmark::RegisterBenchmark(("BM_VarlenAttention/" + name + d.str()).c_str(), BM_VarlenAttention, d, fast, k)
           ->Args(a)
           ->UseManualTime();
+    }
   }
   benchmark::RegisterBenchmark("BM_VarlenCpuKernel", BM_VarlenCpuKernel)->Apply(cpu_shapes);
   benchmark::RegisterBenchmark("BM_DenseMaskedTorchOps", BM_DenseMaskedTorchOps)->Apply(cpu_shapes);

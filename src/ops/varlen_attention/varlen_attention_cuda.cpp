@@ -7,6 +7,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <atomic>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,7 +28,8 @@ struct AttentionOps {
 const AttentionOps& attention_ops() {
   static const AttentionOps a = [] {
     AttentionOps r;
-    for (const char* n : {"aten::_flash_attention_forward", "aten::_flash_attention_backward"})
+    for (const char* n : {"aten::_flash_attention_forward", "aten::_flash_attention_backward",
+                          "aten::_scaled_dot_product_cudnn_attention"})
       r.ops[n] = c10::Dispatcher::singleton().findSchema({n, ""});
     return r;
   }();
@@ -111,7 +113,55 @@ struct FlashVarlen : torch::autograd::Function<FlashVarlen> {
   }
 };
 
+// cuDNN's fused attention over dense rows, [rows, heads, len, head_dim] views of the packed
+// tensors. The operator carries its own derivative (aten::_scaled_dot_product_cudnn_attention_backward),
+// so the boxed call is recorded by autograd like any other. Grouped-query heads are passed as they
+// are when the operator takes them; a libtorch whose cuDNN path wants equal head counts rejects
+// them, and the key/value heads are then repeated (remembered, so the rejection happens once). When
+// cuDNN refuses the call altogether, an undefined tensor comes back and the caller runs flash.
+torch::Tensor cudnn_dense_call(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               double scale) {
+  auto out = call_by_name("aten::_scaled_dot_product_cudnn_attention",
+                          {{"query", q}, {"key", k}, {"value", v}, {"attn_bias", c10::IValue()},
+                           {"compute_log_sumexp", q.requires_grad() || k.requires_grad() || v.requires_grad()},
+                           {"dropout_p", 0.0}, {"is_causal", true}, {"return_debug_mask", false}, {"scale", scale}});
+  ET_CHECK(!out.empty() && out[0].isTensor(), "varlen_attention", "_scaled_dot_product_cudnn_attention returned no output");
+  return out[0].toTensor();
+}
+
 }  // namespace
+
+bool cudnn_dense_registered() { return find_op("aten::_scaled_dot_product_cudnn_attention") != nullptr; }
+
+torch::Tensor dense_attention_cudnn(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                    int64_t rows, double scale) {
+  c10::cuda::CUDAGuard guard(q.device());
+  ET_CHECK(rows > 0 && q.size(0) % rows == 0, "varlen_attention", q.size(0), " tokens do not split into ", rows,
+           " rows");
+  const int64_t len = q.size(0) / rows, hq = q.size(1), hkv = k.size(1), d = q.size(2);
+  auto rows_view = [&](const torch::Tensor& t) { return t.view({rows, len, t.size(1), d}).transpose(1, 2); };
+  static std::atomic<bool> repeat_heads{false}, refused{false};
+  if (refused.load()) return {};
+  torch::Tensor o;
+  try {
+    if (hq != hkv && !repeat_heads.load()) {
+      try {
+        o = cudnn_dense_call(rows_view(q), rows_view(k), rows_view(v), scale);
+      } catch (const std::exception&) {
+        repeat_heads = true;
+      }
+    }
+    if (!o.defined()) {
+      const int64_t rep = hq / hkv;
+      const torch::Tensor kk = rep > 1 ? k.repeat_interleave(rep, 1) : k, vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;
+      o = cudnn_dense_call(rows_view(q), rows_view(kk), rows_view(vv), scale);
+    }
+  } catch (const std::exception&) {
+    refused = true;  // e.g. a head size this cuDNN does not take: the flash kernel runs instead
+    return {};
+  }
+  return o.transpose(1, 2).reshape({rows * len, hq, d});
+}
 
 bool flash_varlen_registered() {
   return find_op("aten::_flash_attention_forward") && find_op("aten::_flash_attention_backward");

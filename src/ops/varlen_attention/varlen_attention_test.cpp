@@ -109,6 +109,37 @@ TEST(VarlenAttention, CpuExpIsAccurate) {
   EXPECT_LT(et::ops::cpu::varlen_exp(-1e30f), 1e-37f);
 }
 
+TEST(VarlenAttention, DenseRowsAreRecognized) {
+  EXPECT_EQ(dense_row_length(seqs_of({5, 5, 5}, torch::kCPU)), 5);
+  EXPECT_EQ(dense_row_length(seqs_of({4097}, torch::kCPU)), 4097);
+  EXPECT_EQ(dense_row_length(seqs_of({5, 4, 5}, torch::kCPU)), 0);
+  EXPECT_EQ(dense_row_length(seqs_of({5, 5, 6}, torch::kCPU)), 0);
+  EXPECT_EQ(dense_row_length(VarlenSeqs{}), 0);
+}
+
+// Dense rows (one sequence per row) take cuDNN's attention on the GPU, or flash when selected:
+// each against the reference, forward and backward, at odd row lengths and grouped-query heads.
+// (Rows of one token are left out: their q and k gradients are exactly zero, so a relative error
+// means nothing there; they run in the packed cases above.)
+TEST(VarlenAttention, DenseRowsMatchTheReferenceWithEitherKernel) {
+  bool any = false;
+  for (const auto& dev : devices()) {
+    if (!dev.is_cuda()) continue;
+    any = true;
+    for (DenseAttention kernel : {DenseAttention::cudnn, DenseAttention::flash}) {
+      set_dense_attention(kernel);
+      for (const auto& lens : std::vector<std::vector<int32_t>>{{33, 33, 33}, {15, 15}, {16, 16, 16}, {4097}, {512, 512}})
+        for (auto [hq, hkv] : std::vector<std::pair<int64_t, int64_t>>{{4, 2}, {3, 3}, {32, 8}})
+          for (auto dt : {torch::kBFloat16, torch::kFloat16}) {
+            SCOPED_TRACE(kernel == DenseAttention::cudnn ? "cudnn" : "flash");
+            expect_matches_reference(attn_check(lens, 0), attn_case(lens, hq, hkv, 64), dt, dev);
+          }
+    }
+    set_dense_attention(DenseAttention::cudnn);
+  }
+  if (!any) GTEST_SKIP() << "no CUDA device: the dense-row kernels run on the GPU only";
+}
+
 TEST(VarlenAttention, ReferenceBackwardMatchesFiniteDifferences) {
   expect_reference_gradients_match_finite_differences(attn_check({3, 1, 5}, 0), attn_case({3, 1, 5}, 2, 1, 4));
   expect_reference_gradients_match_finite_differences(attn_check({9}, 3), attn_case({9}, 2, 2, 4));
