@@ -180,7 +180,7 @@ OpCheck cpu_group_check(const Group& g) {
         lora.emplace_back();
         continue;
       }
-      lora.push_back({x[k], x[k + 1]});
+      lora.push_back({x[k], x[k + 1], 0.0, 1.0 + 0.5 * static_cast<double>(j)});  // a scale per member (1: none)
       k += 2;
     }
     return std::vector<torch::Tensor>{fast ? lora_linear(x[0], w, g.outs, lora) : lora_linear_ref(x[0], *w, g.outs, lora)};

@@ -68,7 +68,7 @@ void BM_VarlenCpuKernel(benchmark::State& state) {
                 v = torch::randn({n, r.hkv, r.d}).requires_grad_();
   const torch::Tensor up = torch::randn({n, r.hq, r.d});
   bench::time_on(state, torch::kCPU, [&] {
-    torch::Tensor o = detail::varlen_attention_cpu(q, k, v, s, 1.0 / std::sqrt(double(r.d)), 0);
+    torch::Tensor o = et::ops::detail::varlen_attention_cpu(q, k, v, s, 1.0 / std::sqrt(double(r.d)), 0);
     torch::autograd::backward({o}, {up});
     q.mutable_grad() = k.mutable_grad() = v.mutable_grad() = torch::Tensor();
   });
