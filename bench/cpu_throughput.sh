@@ -8,7 +8,13 @@
 #
 #   bash bench/cpu_throughput.sh [--out DIR] [--quant "nf4 none"] [--shapes "stories260K llama30m"]
 #                                [--threads N] [--steps N] [--warmup N] [--batch 8] [--seq 256]
-#                                [--rounds 2] [--splice bench/RESULTS.md]
+#                                [--rounds 2] [--wait-policies "active passive"] [--splice bench/RESULTS.md]
+#
+# Each side also runs under each OpenMP wait policy (OMP_WAIT_POLICY, read by libgomp at start):
+# libtorch's reference ops mix OpenMP loops with OpenBLAS's own threads, and OpenMP threads that
+# spin after a loop (active, the default) take the cores OpenBLAS needs (the reference ran 1.6x
+# faster with passive); the fast path has no BLAS and gains from spinning. The table takes each
+# side's best run over rounds and policies, and names the policy.
 #
 # Writes DIR/llama30m/config.json, one JSON line per run to DIR/runs.jsonl, and the table
 # (bench/cpu_throughput_table.py) to stdout and, with --splice, into that file between its
@@ -28,6 +34,7 @@ warmup=1
 batch=8
 seq=256
 rounds=2
+policies="active passive"
 splice=""
 bin="$root/build/bench/train_throughput"
 peak_bin="$root/build/bench/bench_nf4_matmul"
@@ -43,6 +50,7 @@ while [[ $# -gt 0 ]]; do
     --batch) batch="$2"; shift 2 ;;
     --seq) seq="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
+    --wait-policies) policies="$2"; shift 2 ;;
     --splice) splice="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
     *) echo "cpu_throughput.sh: unknown argument $1" >&2; exit 2 ;;
@@ -72,13 +80,15 @@ for shape in $shapes; do
   [[ "$shape" == stories260K ]] && dir="$shared"
   for quant in $quants; do
     for ((r = 0; r < rounds; r++)); do
-      for kernels in fast reference; do
-        echo "cpu_throughput: $shape $quant $kernels (round $((r + 1)))" >&2
-        line=$("$bin" --model "$dir" --device cpu --dtype float32 --quant "$quant" --kernels "$kernels" \
-          --data "$root/data/stories-tools/train.jsonl" --tokenizer "$shared" --batch "$batch" --seq "$seq" \
-          --steps "$steps" --warmup "$warmup" --threads "$threads" 2>/dev/null)
-        python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["shape"]=sys.argv[2]; print(json.dumps(d))' \
-          "$line" "$shape" >> "$out/runs.jsonl"
+      for policy in $policies; do
+        for kernels in fast reference; do
+          echo "cpu_throughput: $shape $quant $kernels, OpenMP wait policy $policy (round $((r + 1)))" >&2
+          line=$(OMP_WAIT_POLICY="$policy" "$bin" --model "$dir" --device cpu --dtype float32 --quant "$quant" \
+            --kernels "$kernels" --data "$root/data/stories-tools/train.jsonl" --tokenizer "$shared" --batch "$batch" \
+            --seq "$seq" --steps "$steps" --warmup "$warmup" --threads "$threads" 2>/dev/null)
+          python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["shape"]=sys.argv[2]; d["omp_wait_policy"]=sys.argv[3]; print(json.dumps(d))' \
+            "$line" "$shape" "$policy" >> "$out/runs.jsonl"
+        done
       done
     done
   done

@@ -4,7 +4,7 @@
   cpu_throughput_table.py runs.jsonl [--peak GFLOPS] [--splice RESULTS.md --command CMD]
 
 Per shape and backbone: tokens/s of the fast and the reference kernel path (each side's best
-round), the ratio, and each path's model GFLOP/s (throughput_table.model_flops: what a LoRA step
+run over rounds and OpenMP wait policies, named in the cell), the ratio, and each path's model GFLOP/s (throughput_table.model_flops: what a LoRA step
 must compute, no recomputation, non-padding tokens only) with the fast path's fraction of the
 cores' float32 peak (the run's BM_PeakFp32Fma record, or --peak). cpu share = process CPU seconds
 / (threads x wall seconds) of that run: below 1 the run waited for cores that other processes held.
@@ -37,7 +37,7 @@ def render(recs, peak):
         line += f"; load average before / after: {meta['load_before']:.2f} / {meta.get('load_after', float('nan')):.2f}"
     out.append(line)
     out.append("")
-    out.append("| shape | backbone | reference tok/s (cpu share) | fast tok/s (cpu share) | fast / reference | fast GFLOP/s"
+    out.append("| shape | backbone | reference tok/s (cpu share, wait policy) | fast tok/s (cpu share, wait policy) | fast / reference | fast GFLOP/s"
                + (" (of peak)" if peak else "") + " | reference GFLOP/s |")
     out.append("| --- | --- | --- | --- | --- | --- | --- |")
     for shape, quant in sorted({k[:2] for k in best}, key=lambda k: (k[0] != "stories260K", k[1] != "nf4")):
@@ -49,8 +49,9 @@ def render(recs, peak):
         gr = model_flops(r) / r["seconds"] / 1e9
         of = f" ({gf / peak:.0%})" if peak else ""
         name = {"nf4": "NF4 QLoRA", "none": "float32 LoRA"}[quant]
-        out.append(f"| {shape} | {name} | {r['tokens_per_s']:,.0f} ({share(r):.2f}) | {f['tokens_per_s']:,.0f} "
-                   f"({share(f):.2f}) | {f['tokens_per_s'] / r['tokens_per_s']:.2f}x | {gf:.1f}{of} | {gr:.1f} |")
+        pol = lambda x: f", {x['omp_wait_policy']}" if "omp_wait_policy" in x else ""
+        out.append(f"| {shape} | {name} | {r['tokens_per_s']:,.0f} ({share(r):.2f}{pol(r)}) | {f['tokens_per_s']:,.0f} "
+                   f"({share(f):.2f}{pol(f)}) | {f['tokens_per_s'] / r['tokens_per_s']:.2f}x | {gf:.1f}{of} | {gr:.1f} |")
     return "\n".join(out) + "\n"
 
 

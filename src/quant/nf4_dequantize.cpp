@@ -3,10 +3,10 @@
 // Per block b: a = code8[absmax_q[b]] * absmax2[b/256] + offset, then x = OUT(nf4[q] * a); each
 // float32 operation rounds separately (the quant library builds with -ffp-contract=off so the
 // compiler cannot fuse them), and OUT's constructor rounds to nearest even like torch's cast.
-#include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
+#include "ops/common/parallel.h"
 #include "edgetune/core/error.h"
 #include "edgetune/quant/nf4.h"
 #include "edgetune/quant/nf4_codebook.h"

@@ -7,11 +7,11 @@
 // the mean once, which gives the correctly rounded mean (what torch's mean gives too, except in
 // rare last-bit cases) and makes the same weights always quantize to the same bytes. Given the
 // stored offset, dequantization is bit-exact with bitsandbytes either way.
-#include <ATen/Parallel.h>
 
 #include <atomic>
 #include <cmath>
 
+#include "ops/common/parallel.h"
 #include "edgetune/core/error.h"
 #include "edgetune/quant/nf4.h"
 #include "edgetune/quant/nf4_codebook.h"

@@ -1,10 +1,9 @@
 // AdamW and the global gradient norm: dispatch, CPU fast path and reference (adamw.h).
 #include "ops/adamw/adamw.h"
 
-#include <ATen/Parallel.h>
-
 #include <cmath>
 
+#include "ops/common/parallel.h"
 #include "edgetune/core/error.h"
 #include "ops/common/kernel_path.h"
 

@@ -3,11 +3,11 @@
 // (cross_entropy.h).
 #include "ops/cross_entropy/cross_entropy.h"
 
-#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 
+#include "ops/common/parallel.h"
 #include "edgetune/core/error.h"
 #include "ops/common/kernel_path.h"
 #include "ops/cross_entropy/cross_entropy_cpu.h"

@@ -5,9 +5,9 @@
 // tensors the CUDA kernels; other devices the same math in torch ops.
 #include "ops/glu/glu.h"
 
-#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "ops/common/parallel.h"
 #include "edgetune/core/error.h"
 #include "ops/common/kernel_path.h"
 #include "glu_impl.h"

@@ -2,10 +2,10 @@
 // autograd function and the reference.
 #include "ops/nf4_matmul/nf4_matmul.h"
 
-#include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "ops/common/parallel.h"
 #include "edgetune/core/error.h"
 #include "ops/nf4_matmul/nf4_matmul_cpu.h"
 

@@ -4,11 +4,11 @@
 // float32 weight; and the cores' float32 peak, measured by a loop of independent AVX2 FMAs on
 // every thread. Shapes: the projections of a ~30M-parameter Llama (hidden 512, intermediate 1408)
 // over 2048 tokens. GFLOP/s = 2 M N K / time.
-#include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 
 #include <chrono>
 
+#include "ops/common/parallel.h"
 #include "ops/nf4_matmul/nf4_matmul.h"
 
 #if defined(__x86_64__)

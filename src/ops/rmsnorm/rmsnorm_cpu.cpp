@@ -2,10 +2,10 @@
 // widened to float32 once; the reference rounds y to x's precision itself (the Llama intermediate
 // rounding included), so the final cast back to x's dtype is exact. The weight gradient is summed
 // per fixed chunk of rows and then across chunks, so it does not depend on thread timing.
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 
+#include "ops/common/parallel.h"
 #include "ops/rmsnorm/rmsnorm_ref.h"
 #include "rmsnorm_impl.h"
 

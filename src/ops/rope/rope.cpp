@@ -1,11 +1,11 @@
 // RoPE: the autograd function, the CPU fast path, the reference and the dispatch (rope.h).
 #include "ops/rope/rope.h"
 
-#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
 
+#include "ops/common/parallel.h"
 #include "edgetune/core/error.h"
 #include "ops/common/kernel_path.h"
 

@@ -1,7 +1,6 @@
 // Dispatch, sequence offsets and the reference of varlen attention (varlen_attention.h).
 #include "ops/varlen_attention/varlen_attention.h"
 
-#include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -10,6 +9,7 @@
 #include <limits>
 #include <numeric>
 
+#include "ops/common/parallel.h"
 #include "edgetune/core/error.h"
 #include "ops/common/kernel_path.h"
 #include "ops/varlen_attention/varlen_attention_cpu.h"
