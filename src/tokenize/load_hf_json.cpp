@@ -36,6 +36,24 @@ std::string get_string(const Ctx& c, const json& j, const char* key, const std::
   return it->get<std::string>();
 }
 
+// An optional string or integer field: absent or null gives `fallback`; another type is an error
+// naming the key (never nlohmann's bare type_error).
+std::string opt_string(const Ctx& c, const json& j, const char* key, const std::string& fallback,
+                       const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_string()) c.bad(where + ": '" + key + "' should be a string, got " + it->dump());
+  return it->get<std::string>();
+}
+
+int opt_int(const Ctx& c, const json& j, const char* key, int fallback, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > (1 << 20))
+    c.bad(where + ": '" + key + "' should be a small non-negative integer, got " + it->dump());
+  return it->get<int>();
+}
+
 // {"String": "x"} or {"Regex": "x"}: sets *literal or *regex.
 void read_pattern(const Ctx& c, const json& j, const std::string& where, std::string* literal,
                   std::shared_ptr<const Regex>* regex) {
@@ -80,7 +98,7 @@ void read_normalizer(const Ctx& c, const json& j, std::vector<NormalizerStep>& o
 }
 
 SplitBehavior read_behavior(const Ctx& c, const json& j) {
-  const std::string b = j.value("behavior", std::string("Isolated"));
+  const std::string b = opt_string(c, j, "behavior", "Isolated", "Split pre-tokenizer");
   if (b == "Isolated") return SplitBehavior::isolated;
   if (b == "Removed") return SplitBehavior::removed;
   if (b == "MergedWithPrevious") return SplitBehavior::merged_with_previous;
@@ -156,10 +174,10 @@ void read_decoder(const Ctx& c, const json& j, DecoderSpec& d) {
     d.byte_runs_whole = true;
   } else if (type == "Fuse") {
   } else if (type == "Strip") {
-    if (j.value("content", std::string(" ")) != " ") c.bad("Strip decoder only supports content ' '");
+    if (opt_string(c, j, "content", " ", "Strip decoder") != " ") c.bad("Strip decoder only supports content ' '");
     d.strip = DecoderSpec::Strip::leading;
-    d.strip_start = j.value("start", 0);
-    d.strip_stop = j.value("stop", 0);
+    d.strip_start = opt_int(c, j, "start", 0, "Strip decoder");
+    d.strip_stop = opt_int(c, j, "stop", 0, "Strip decoder");
   } else if (type == "Metaspace") {
     const std::string rep = get_string(c, j, "replacement", "Metaspace decoder");
     d.replacements.push_back({rep, " "});
@@ -192,11 +210,11 @@ int32_t template_token_id(const json& post, const std::string& name, const Token
   return -1;
 }
 
-void read_post_processor(const json& post, TokenizerSpec& s) {
+void read_post_processor(const Ctx& c, const json& post, TokenizerSpec& s) {
   if (!post.is_object()) return;
-  const std::string type = post.value("type", std::string());
+  const std::string type = opt_string(c, post, "type", "", "post_processor");
   if (type == "Sequence" && post.contains("processors") && post["processors"].is_array()) {
-    for (const auto& p : post["processors"]) read_post_processor(p, s);
+    for (const auto& p : post["processors"]) read_post_processor(c, p, s);
     return;
   }
   if (type != "TemplateProcessing" || !post.contains("single") || !post["single"].is_array()) return;
@@ -223,7 +241,9 @@ void read_post_processor(const json& post, TokenizerSpec& s) {
 
 }  // namespace
 
-TokenizerSpec spec_from_tokenizer_json(const std::string& path, size_t* model_vocab_size) {
+namespace {
+
+TokenizerSpec read_tokenizer_json(const std::string& path, size_t* model_vocab_size) {
   Ctx c{path};
   json j;
   try {
@@ -235,7 +255,7 @@ TokenizerSpec spec_from_tokenizer_json(const std::string& path, size_t* model_vo
   auto mit = j.find("model");
   if (mit == j.end() || !mit->is_object()) c.bad("no 'model' object");
   const json& model = *mit;
-  const std::string mtype = model.value("type", model.contains("merges") ? std::string("BPE") : std::string());
+  const std::string mtype = opt_string(c, model, "type", model.contains("merges") ? "BPE" : "", "model");
   if (mtype != "BPE")
     c.bad("model type '" + mtype + "' is not supported (only BPE)");
   auto vit = model.find("vocab");
@@ -350,7 +370,7 @@ TokenizerSpec spec_from_tokenizer_json(const std::string& path, size_t* model_vo
 
   read_normalizer(c, j.value("normalizer", json()), s.normalizers);
   read_pre_tokenizer(c, j.value("pre_tokenizer", json()), s.pre_tokenizers);
-  read_post_processor(j.value("post_processor", json()), s);
+  read_post_processor(c, j.value("post_processor", json()), s);
 
   bool byte_level = s.decoder.byte_level;
   for (const auto& p : s.pre_tokenizers) byte_level = byte_level || p.kind == PreTokenizerStep::Kind::byte_level;
@@ -366,6 +386,17 @@ TokenizerSpec spec_from_tokenizer_json(const std::string& path, size_t* model_vo
   if (s.eos_id < 0) s.eos_id = find_piece({"</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>"});
   if (s.bos_id < 0) s.bos_id = find_piece({"<s>", "<|begin_of_text|>", "<bos>"});
   return s;
+}
+
+}  // namespace
+
+TokenizerSpec spec_from_tokenizer_json(const std::string& path, size_t* model_vocab_size) {
+  try {
+    return read_tokenizer_json(path, model_vocab_size);
+  } catch (const json::exception& e) {
+    // A value of a type no reader above foresaw: still an error naming the file.
+    fail("tokenizer_json", path, ": unexpected value (", e.what(), ")");
+  }
 }
 
 }  // namespace et::tok
