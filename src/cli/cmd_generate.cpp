@@ -84,8 +84,23 @@ void run_generate(const GenerateArgs& a) {
     if (id < 0 || id >= m.config.vocab_size)
       fail("generate", "the tokenizer produced id ", id, ", outside the model's vocabulary of ", m.config.vocab_size);
 
+  // The model's context bounds the prompt and what follows it (RoPE and the KV cache end there).
+  const int64_t context = m.config.max_position_embeddings;
+  int64_t max_new = a.max_tokens;
+  if (context > 0) {
+    if (static_cast<int64_t>(prompt.size()) >= context)
+      fail("generate", "the prompt is ", prompt.size(), " tokens; ", a.model, " has a context of ", context,
+           " tokens (max_position_embeddings in config.json)");
+    const int64_t room = context - static_cast<int64_t>(prompt.size());
+    if (max_new > room) {
+      log_warn("generate: --max-tokens ", a.max_tokens, " runs past the context of ", context,
+               " tokens (max_position_embeddings); generating at most ", room);
+      max_new = room;
+    }
+  }
+
   model::GenerateOptions o;
-  o.max_new_tokens = a.max_tokens;
+  o.max_new_tokens = max_new;
   o.sampling.temperature = a.temperature;
   o.sampling.top_p = a.top_p;
   o.sampling.top_k = a.top_k;
@@ -93,7 +108,7 @@ void run_generate(const GenerateArgs& a) {
   o.stop_ids = model::stop_token_ids(model::model_files_folder(a.model), m.config);
   if (tok->eos_id() >= 0 && std::find(o.stop_ids.begin(), o.stop_ids.end(), tok->eos_id()) == o.stop_ids.end())
     o.stop_ids.push_back(tok->eos_id());
-  log_info("generate: ", prompt.size(), " prompt tokens, up to ", a.max_tokens, " new, ",
+  log_info("generate: ", prompt.size(), " prompt tokens, up to ", max_new, " new, ",
            a.temperature > 0 ? "sampling" : "greedy");
 
   // The decoder first sees the prompt, so the continuation's first piece keeps its leading space.
@@ -107,6 +122,8 @@ void run_generate(const GenerateArgs& a) {
   write_out(stream.flush());
   write_out("\n");
   log_info("generate: ", out.size(), " tokens");
+  if (context > 0 && static_cast<int64_t>(prompt.size() + out.size()) >= context)
+    log_warn("generate: stopped at the context length (", context, " tokens, max_position_embeddings)");
 }
 
 }  // namespace
