@@ -11,10 +11,12 @@ namespace et::cli {
 struct RecipeArgs {
   std::string path;
   std::vector<std::string> sets;
-  // Defaults, then the YAML file, then each --set in order; validated.
+  // Defaults, then the YAML file, then each --set in order; validated. Paths come out absolute:
+  // the file's relative to its folder, --set's and the defaults' relative to the current folder.
   Recipe resolve() const {
     Recipe r = load_recipe(path);
     for (const auto& s : sets) apply_override(r, s);
+    absolutize_recipe_paths(r);
     validate_recipe(r);
     return r;
   }

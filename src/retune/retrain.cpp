@@ -30,6 +30,7 @@ Recipe retrain_recipe(const Patch& patch, const std::string& patch_label, const 
   validate_recipe(r);
   if (r.model.path != base_new)
     fail("retune", "the recipe's model.path is ", r.model.path, ", but the patch is retuned on --base-new ", base_new);
+  absolutize_recipe_paths(r);  // --set paths and the command's own are the user's, typed here
   if (r.adapters.policy == "full" || r.adapters.policy == "none")
     fail("retune", "adapters.policy ", r.adapters.policy, " trains no adapters; retuning a patch needs all, list or gradcut");
   if (r.model.init != "pretrained") fail("retune", "model.init must be pretrained to retune on a base's weights");

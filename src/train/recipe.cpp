@@ -10,13 +10,14 @@
 
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
+#include "edgetune/core/paths.h"
 
 namespace et {
 
 std::vector<RecipeField> recipe_fields(Recipe& r) {
   auto& g = r.adapters.gradcut;
   return {
-      {"model.path", "Hugging Face model folder (config.json, *.safetensors, tokenizer) or an .etq file", &r.model.path, {}},
+      {"model.path", "Hugging Face model folder (config.json, *.safetensors, tokenizer) or an .etq file", &r.model.path, {}, true},
       {"model.device", "where to train: auto (cuda if available), cpu or cuda", &r.model.device, {"auto", "cpu", "cuda"}},
       {"model.dtype", "compute dtype: auto (bfloat16 on GPU, float32 on CPU), float32 or bfloat16", &r.model.dtype, {"auto", "float32", "bfloat16"}},
       {"model.init", "pretrained: weights from the folder; random: a fresh model from config.json (pretraining a small base with adapters.policy full)", &r.model.init, {"pretrained", "random"}},
@@ -28,7 +29,7 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"adapters.rslora", "rank-stabilized scaling alpha/sqrt(r)", &r.adapters.rslora, {}},
       {"adapters.targets", "module types that may get adapters", &r.adapters.targets, {}},
       {"adapters.list", "policy list: matrices to adapt, e.g. [layers.3.self_attn.q_proj, layers.4.*]", &r.adapters.list, {}},
-      {"adapters.plan", "policy gradcut: reuse this plan.json (placement, ranks, alphas) instead of planning", &r.adapters.plan, {}},
+      {"adapters.plan", "policy gradcut: reuse this plan.json (placement, ranks, alphas) instead of planning", &r.adapters.plan, {}, true},
       {"adapters.gradcut.shared_rank", "phase 1: rank of the shared LoRA of each module type", &g.shared_rank, {}},
       {"adapters.gradcut.shared_alpha", "phase 1: alpha of the shared LoRA", &g.shared_alpha, {}},
       {"adapters.gradcut.initial_full_steps", "calibration steps before pruning starts", &g.initial_full_steps, {}},
@@ -44,8 +45,8 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"adapters.gradcut.cost", "cost model: flops (adapter + forced backward FLOPs and memory) or depth (L - layer)", &g.cost, {"flops", "depth"}},
       {"adapters.gradcut.calibration_steps", "calibration steps (0: enough to reach the keep counts)", &g.calibration_steps, {}},
       {"adapters.gradcut.warmup_fraction", "fraction of train.max_steps in which every matrix below the cut also trains a LoRA (adapters.rank, adapters.alpha); then those adapters freeze (they stay in the patch) and the cut holds (0: the cut holds from the first step)", &g.warmup_fraction, {}},
-      {"data.train", "training trajectories (JSONL, chat or ReAct form)", &r.data.train, {}},
-      {"data.eval", "held-out trajectories for eval_loss (JSONL)", &r.data.eval, {}},
+      {"data.train", "training trajectories (JSONL, chat or ReAct form)", &r.data.train, {}, true},
+      {"data.eval", "held-out trajectories for eval_loss (JSONL)", &r.data.eval, {}, true},
       {"data.format", "trajectory form: auto (per line), chat or react", &r.data.format, {"auto", "chat", "react"}},
       {"data.chat_template", "auto (from the model's special tokens), llama3, chatml (Qwen2.5), qwen3, gemma3 or plain (base models)", &r.data.chat_template, {"auto", "llama3", "chatml", "qwen3", "gemma3", "plain"}},
       {"data.last_turn_only", "loss only on the final assistant turn", &r.data.last_turn_only, {}},
@@ -75,7 +76,7 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"train.cut_cache", "keep every training conversation's hidden states at the cut layer (computed once), so later epochs run no layer below the cut; auto: when the plan has a cut and the cache fits in train.cut_cache_max_mb", &r.train.cut_cache, {"auto", "on", "off"}},
       {"train.kernels", "fast: the fused CPU and CUDA kernels; reference: the same ops as plain libtorch ops (slower; for checking the fast path)", &r.train.kernels, {"fast", "reference"}},
       {"train.cut_cache_max_mb", "train.cut_cache auto: the largest cache (MB, on the training device)", &r.train.cut_cache_max_mb, {}},
-      {"output.dir", "run folder: recipe.resolved.yaml, metrics.jsonl, plan.json, patch.safetensors, peft/, checkpoints/", &r.output.dir, {}},
+      {"output.dir", "run folder: recipe.resolved.yaml, metrics.jsonl, plan.json, patch.safetensors, peft/, checkpoints/", &r.output.dir, {}, true},
       {"output.export_peft", "export a PEFT adapter to output.dir/peft at the end", &r.output.export_peft, {}},
       {"output.keep_checkpoints", "how many checkpoints to keep", &r.output.keep_checkpoints, {}},
   };
@@ -96,6 +97,7 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 const char* type_name(const RecipeField& f) {
+  if (f.path) return "path";
   switch (f.value.index()) {
     case 0:
     case 1: return "integer";
@@ -119,8 +121,9 @@ std::string scalar_text(const YAML::Node& n) {
   return os.str();
 }
 
-// Sets one field from a YAML node; `where` names the file:line or the --set argument.
-void set_field(RecipeField& f, const YAML::Node& n, const std::string& where) {
+// Sets one field from a YAML node; `where` names the file:line or the --set argument. A relative
+// path resolves against `base_dir` (when not empty).
+void set_field(RecipeField& f, const YAML::Node& n, const std::string& where, const std::string& base_dir = "") {
   auto bad = [&]() {
     fail("recipe", where, ": '", f.key, "' expects ", type_name(f), ", got '", scalar_text(n), "'");
   };
@@ -177,6 +180,8 @@ void set_field(RecipeField& f, const YAML::Node& n, const std::string& where) {
   } catch (const YAML::Exception&) {
     bad();
   }
+  if (auto* s = std::get_if<std::string*>(&f.value); s && f.path && !base_dir.empty() && !(*s)->empty())
+    **s = resolve_path(**s, base_dir);
   if (auto* s = std::get_if<std::string*>(&f.value)) {
     if (!f.choices.empty() &&
         std::find(f.choices.begin(), f.choices.end(), **s) == f.choices.end()) {
@@ -206,16 +211,16 @@ bool is_section(const std::vector<RecipeField>& fields, const std::string& prefi
 }
 
 void apply_node(std::vector<RecipeField>& fields, const YAML::Node& node, const std::string& prefix,
-                const std::string& origin) {
+                const std::string& origin, const std::string& base_dir) {
   for (auto it = node.begin(); it != node.end(); ++it) {
     const std::string key = prefix.empty() ? it->first.Scalar() : prefix + "." + it->first.Scalar();
     const YAML::Node& value = it->second;
     if (RecipeField* f = find_field(fields, key)) {
-      set_field(*f, value, where_of(origin, it->first));
+      set_field(*f, value, where_of(origin, it->first), base_dir);
     } else if (is_section(fields, key)) {
       if (!value.IsMap())
         fail("recipe", where_of(origin, it->first), ": '", key, "' is a section; expected a map of keys under it");
-      apply_node(fields, value, key, origin);
+      apply_node(fields, value, key, origin, base_dir);
     } else {
       unknown_key(where_of(origin, it->first), key);
     }
@@ -244,7 +249,7 @@ std::string nearest_recipe_key(const std::string& key) {
   return best_d <= std::max<size_t>(3, key.size() / 3) ? best : std::string();
 }
 
-Recipe parse_recipe(const std::string& text, const std::string& origin) {
+Recipe parse_recipe(const std::string& text, const std::string& origin, const std::string& base_dir) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -255,13 +260,19 @@ Recipe parse_recipe(const std::string& text, const std::string& origin) {
   if (root.IsNull()) return r;
   if (!root.IsMap()) fail("recipe", origin, ": expected a map of sections (model, data, train, ...)");
   auto fields = recipe_fields(r);
-  apply_node(fields, root, "", origin);
+  apply_node(fields, root, "", origin, base_dir);
   return r;
 }
 
 Recipe load_recipe(const std::string& path) {
   if (!file_exists(path)) fail("recipe", path, ": no such file");
-  return parse_recipe(read_text_file(path), path);
+  if (is_directory(path)) fail("recipe", path, ": is a folder; expected a YAML recipe file");
+  return parse_recipe(read_text_file(path), path, parent_path(absolute_path(path)));
+}
+
+void absolutize_recipe_paths(Recipe& r) {
+  for (auto& f : recipe_fields(r))
+    if (auto* s = std::get_if<std::string*>(&f.value); s && f.path && !(*s)->empty()) **s = absolute_path(**s);
 }
 
 void apply_override(Recipe& r, const std::string& assignment) {
@@ -373,7 +384,9 @@ std::string recipe_to_yaml(const Recipe& r_in) {
 std::string explain_recipe() {
   Recipe r;
   std::ostringstream os;
-  os << "Recipe keys (YAML sections; override any with --set key=value):\n\n";
+  os << "Recipe keys (YAML sections; override any with --set key=value).\n"
+        "A relative path in a recipe file resolves against the recipe's folder; in --set, against the\n"
+        "current folder.\n\n";
   for (auto& f : recipe_fields(r)) {
     std::string def;
     std::visit(

@@ -21,6 +21,7 @@
 
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/safetensors.h"
+#include "cli_test_util.h"
 #include "test_util.h"
 
 using et::path_join;
@@ -28,94 +29,12 @@ using et::read_text_file;
 using et::write_file_atomic;
 using et::file_exists;
 using et::test::run_cli;
+using et::test::Background;
+using et::test::Metrics;
+using et::test::read_metrics;
+using et::test::summary;
 
 namespace {
-
-// The built binary run in `cwd` with stdout / stderr going to files, in the background.
-struct Background {
-  pid_t pid = -1;
-  std::string out_path, err_path;
-  Background(const std::vector<std::string>& args, const std::string& cwd, const std::string& log_dir) {
-    out_path = path_join(log_dir, "stdout.txt");
-    err_path = path_join(log_dir, "stderr.txt");
-    pid = fork();
-    if (pid == 0) {
-      if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-      int o = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (o < 0 || e < 0) _exit(126);
-      dup2(o, 1);
-      dup2(e, 2);
-      std::vector<std::string> copy = args;
-      std::string bin = ET_BINARY;
-      std::vector<char*> argv = {bin.data()};
-      for (auto& a : copy) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(bin.c_str(), argv.data());
-      _exit(127);
-    }
-  }
-  // Exit code, or -1 after `seconds` (the process is then killed).
-  int wait(double seconds) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    int status = 0;
-    while (std::chrono::steady_clock::now() < end) {
-      pid_t r = waitpid(pid, &status, WNOHANG);
-      if (r == pid) {
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    pid = -1;
-    return -1;
-  }
-  ~Background() {
-    if (pid > 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-  }
-  std::string out() const { return file_exists(out_path) ? read_text_file(out_path) : ""; }
-  std::string err() const { return file_exists(err_path) ? read_text_file(err_path) : ""; }
-};
-
-// Step rows (with "loss") and eval rows of a metrics.jsonl.
-struct Metrics {
-  std::vector<int64_t> steps;
-  std::vector<double> losses;  // of each step row
-  std::vector<std::pair<int64_t, double>> evals;
-};
-Metrics read_metrics(const std::string& path) {
-  Metrics m;
-  if (!file_exists(path)) return m;
-  std::istringstream in(read_text_file(path));
-  std::string line;
-  while (std::getline(in, line)) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception&) {
-      continue;  // a line being written
-    }
-    if (j.contains("eval_loss")) m.evals.emplace_back(j["step"].get<int64_t>(), j["eval_loss"].get<double>());
-    else if (j.contains("loss")) {
-      m.steps.push_back(j["step"].get<int64_t>());
-      m.losses.push_back(j["loss"].get<double>());
-    }
-  }
-  return m;
-}
-
-// The last line of stdout as JSON (the run summary).
-nlohmann::json summary(const std::string& out) {
-  std::string s = out;
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  const auto nl = s.rfind('\n');
-  return nlohmann::json::parse(nl == std::string::npos ? s : s.substr(nl + 1));
-}
 
 // A copy of a model folder with one tensor scaled (another "release" of the base).
 std::string altered_copy(const std::string& src, const std::string& tensor) {

@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include "edgetune/core/error.h"
+#include "edgetune/core/file_io.h"
+#include "edgetune/core/paths.h"
 #include "edgetune/train/recipe.h"
 #include "test_util.h"
 
@@ -98,6 +102,45 @@ TEST(Recipe, ResolvedYamlRoundTrips) {
         },
         f1[i].value);
   }
+}
+
+// Relative paths in a recipe file are the recipe's: they resolve against its folder, wherever the
+// command runs; --set values are the user's, typed where they stand: against the current folder.
+TEST(Recipe, RelativePathsResolveAgainstTheRecipesFolder) {
+  const std::string dir = test::temp_dir("recipe-paths");
+  const std::string sub = path_join(dir, "recipes");
+  make_dirs(sub);
+  const std::string file = path_join(sub, "r.yaml");
+  write_file_atomic(file,
+                    "model:\n  path: ../models/m\ndata:\n  train: train.jsonl\n  eval: /abs/eval.jsonl\n"
+                    "  system_prompt: ../not/a/path\noutput:\n  dir: ../runs/x\n");
+  Recipe r = load_recipe(file);
+  EXPECT_EQ(r.model.path, path_join(dir, "models/m"));
+  EXPECT_EQ(r.data.train, path_join(sub, "train.jsonl"));
+  EXPECT_EQ(r.data.eval, "/abs/eval.jsonl");
+  EXPECT_EQ(r.data.system_prompt, "../not/a/path") << "only path keys resolve";
+  EXPECT_EQ(r.output.dir, path_join(dir, "runs/x"));
+  EXPECT_EQ(r.adapters.plan, "") << "an unset path stays unset";
+  // The same from another current folder: the same absolute paths.
+  char cwd[4096];
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  ASSERT_EQ(::chdir("/"), 0);
+  Recipe again = load_recipe(file.substr(1));  // "/tmp/..." as the relative "tmp/..." from /
+  ASSERT_EQ(::chdir(cwd), 0);
+  EXPECT_EQ(again.model.path, r.model.path);
+  EXPECT_EQ(again.data.train, r.data.train);
+  // --set paths (and defaults) against the current folder, after the file's.
+  apply_override(r, "data.train=mine.jsonl");
+  apply_override(r, "adapters.plan=../p/plan.json");
+  absolutize_recipe_paths(r);
+  EXPECT_EQ(r.data.train, absolute_path("mine.jsonl"));
+  EXPECT_EQ(r.adapters.plan, absolute_path("../p/plan.json"));
+  EXPECT_EQ(r.model.path, path_join(dir, "models/m")) << "already absolute";
+  Recipe d;
+  absolutize_recipe_paths(d);
+  EXPECT_EQ(d.output.dir, absolute_path("runs/edgetune"));
+  // A text parsed without a folder (a patch's stored recipe) keeps its paths as written.
+  EXPECT_EQ(parse_recipe("model:\n  path: rel/m\n", "stored").model.path, "rel/m");
 }
 
 TEST(Recipe, ValidationNamesTheKey) {

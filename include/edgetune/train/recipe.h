@@ -66,14 +66,22 @@ struct RecipeField {
   std::string help;
   std::variant<int*, int64_t*, double*, bool*, std::string*, std::vector<std::string>*> value;
   std::vector<std::string> choices;  // allowed values for strings (empty: any)
+  // A file or folder: relative in a recipe file, it resolves against the recipe's folder; in
+  // --set (and as a default), against the current folder.
+  bool path = false;
 };
 
 std::vector<RecipeField> recipe_fields(Recipe& r);
 
-// Loads a YAML recipe over the defaults. Relative paths in it stay as written.
+// Loads a YAML recipe over the defaults. Relative paths in it (the keys marked `path`) resolve
+// against the recipe's folder, made absolute.
 Recipe load_recipe(const std::string& yaml_path);
-// Parses a YAML document (`origin` names it in errors).
-Recipe parse_recipe(const std::string& yaml_text, const std::string& origin);
+// Parses a YAML document (`origin` names it in errors). Relative paths resolve against `base_dir`
+// when it is given, else they stay as written.
+Recipe parse_recipe(const std::string& yaml_text, const std::string& origin, const std::string& base_dir = "");
+// Makes every relative path key absolute against the current folder (after the --set overrides,
+// whose paths are the user's, typed where they stand).
+void absolutize_recipe_paths(Recipe& r);
 // Applies one "key=value" override (value parsed as a YAML scalar or flow sequence).
 void apply_override(Recipe& r, const std::string& assignment);
 // Checks cross-field constraints (choices, positive sizes); throws naming the key.
