@@ -6,6 +6,7 @@
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
+#include "edgetune/core/paths.h"
 #include "edgetune/core/hash.h"
 #include "edgetune/core/safetensors.h"
 #include "edgetune/model/model.h"
@@ -80,7 +81,7 @@ Patch make_patch(const AdapterSet& adapters, const std::string& base_folder, con
   Patch p;
   p.plan = adapters.plan;
   p.recipe_yaml = recipe_yaml;
-  p.base_path = base_folder;
+  p.base_path = absolute_path(base_folder);  // names the base wherever the patch is used
   p.base_config = read_text_file(path_join(model::model_files_folder(base_folder), "config.json"));
   p.edgetune_version = EDGETUNE_VERSION;
   std::vector<std::string> modules;

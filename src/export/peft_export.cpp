@@ -2,14 +2,49 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
+#include "edgetune/core/log.h"
+#include "edgetune/core/paths.h"
 #include "edgetune/core/safetensors.h"
+#include "edgetune/model/model_files.h"
 
 namespace et {
 
 using ojson = nlohmann::ordered_json;
+
+namespace {
+
+// "Qwen/Qwen2.5-0.5B": a Hugging Face hub id (owner/name), not a path on some machine.
+bool is_hub_id(const std::string& s) {
+  static const std::regex id("[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*");
+  return std::regex_match(s, id) && s.find("..") == std::string::npos;
+}
+
+// What PEFT should load the base from: the model's own hub id when its config.json carries one
+// (transformers writes `_name_or_path`, e.g. "Qwen/Qwen2.5-0.5B-Instruct"), else the folder's
+// absolute path, so the adapter loads from wherever it is used (a relative path would resolve
+// against the loader's current folder). A `_name_or_path` that is a path (the folder it was saved
+// from, on the machine that saved it) names nothing here.
+std::string peft_base_name(const std::string& base_path) {
+  const std::string absolute = absolute_path(base_path);
+  const std::string cfg_path = path_join(model::model_files_folder(base_path), "config.json");
+  if (!file_exists(cfg_path)) return absolute;
+  try {
+    const auto cfg = nlohmann::json::parse(read_text_file(cfg_path));
+    auto it = cfg.find("_name_or_path");
+    if (it != cfg.end() && it->is_string() && is_hub_id(it->get<std::string>()) &&
+        !file_exists(it->get<std::string>()))
+      return it->get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    log_warn("[export] ", cfg_path, ": not valid JSON (", e.what(), "); naming the base by its path");
+  }
+  return absolute;
+}
+
+}  // namespace
 
 void export_peft(const AdapterSet& adapters, const std::string& base_path, const std::string& out_dir) {
   const Plan& plan = adapters.plan;
@@ -45,7 +80,7 @@ void export_peft(const AdapterSet& adapters, const std::string& base_path, const
   ojson cfg;
   cfg["peft_type"] = "LORA";
   cfg["task_type"] = "CAUSAL_LM";
-  cfg["base_model_name_or_path"] = base_path;
+  cfg["base_model_name_or_path"] = peft_base_name(base_path);
   cfg["r"] = def.first;
   cfg["lora_alpha"] = def.second;
   cfg["lora_dropout"] = plan.dropout;

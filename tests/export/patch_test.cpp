@@ -4,6 +4,8 @@
 // differs, unless forced.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "edgetune/core/safetensors.h"
@@ -148,4 +150,17 @@ TEST(Patch, AnotherBaseIsRefusedNamingTheMatrixUnlessForced) {
   // A model of another family (qwen2, two layers): its layer 2 matrices do not exist.
   e = error_of([&] { check_patch_base(p, golden("qwen2"), false); });
   EXPECT_NE(e.find("model.layers.2."), std::string::npos) << e;
+}
+
+// The patch names its base by an absolute path, whatever the current folder was when it was made.
+TEST(Patch, BasePathIsAbsolute) {
+  const std::string base = golden("qwen2");
+  model::Model m = model::load_model(base);
+  AdapterSet a = create_adapters(mixed_plan(m), 4, torch::kCPU);
+  char cwd[4096];
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  ASSERT_EQ(::chdir(parent_path(base).c_str()), 0);
+  Patch p = make_patch(a, "qwen2", "");
+  ASSERT_EQ(::chdir(cwd), 0);
+  EXPECT_EQ(p.base_path, base);
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <unistd.h>
 
 #include "edgetune/core/safetensors.h"
 #include "edgetune/export/peft_export.h"
@@ -184,4 +185,38 @@ TEST(PeftExport, PatternKeysMatchOnlyTheirModule) {
   auto mods = read_peft(out, m);
   EXPECT_EQ(mods.size(), 84u);
   for (const auto& e : p.entries) EXPECT_EQ(mods.at(e.module).A.size(0), e.rank) << e.module;
+}
+
+// base_model_name_or_path is what PEFT loads the base from, wherever the adapter is used: the hub
+// id of the model's config.json (`_name_or_path`) when it has one, else the folder's absolute path
+// (never a relative path, nor a path from the machine that saved the config).
+TEST(PeftExport, BaseModelNameIsTheHubIdOrAnAbsolutePath) {
+  model::Model m = model::load_model(golden("llama"));
+  AdapterOptions o;
+  o.rank = 2;
+  AdapterSet a = create_adapters(plan_all(m, o), 0, torch::kCPU);
+  const std::string parent = temp_dir("peft-name");
+  const std::string folder = path_join(parent, "base");
+  make_dirs(folder);
+  auto cfg = nlohmann::json::parse(read_text_file(path_join(golden("llama"), "config.json")));
+  auto base_name = [&](const nlohmann::json& name_or_path, const std::string& spelled) {
+    nlohmann::json c = cfg;
+    if (!name_or_path.is_null()) c["_name_or_path"] = name_or_path;
+    write_file_atomic(path_join(folder, "config.json"), c.dump());
+    const std::string out = temp_dir("peft-name-out");
+    export_peft(a, spelled, out);
+    return nlohmann::json::parse(read_text_file(path_join(out, "adapter_config.json")))["base_model_name_or_path"]
+        .get<std::string>();
+  };
+  EXPECT_EQ(base_name("meta-llama/Llama-3.2-1B-Instruct", folder), "meta-llama/Llama-3.2-1B-Instruct");
+  EXPECT_EQ(base_name("/home/someone/models/llama", folder), folder);
+  EXPECT_EQ(base_name("./llama", folder), folder);
+  EXPECT_EQ(base_name(nullptr, folder), folder);
+  // A relative spelling of the folder is written absolute.
+  char cwd[4096];
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  ASSERT_EQ(::chdir(parent.c_str()), 0);
+  const std::string from_relative = base_name(nullptr, "base");
+  ASSERT_EQ(::chdir(cwd), 0);
+  EXPECT_EQ(from_relative, folder);
 }

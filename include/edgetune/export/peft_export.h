@@ -11,7 +11,9 @@
 
 namespace et {
 
-// Writes the adapter folder atomically per file; base_model_name_or_path = base_path.
+// Writes the adapter folder atomically per file. base_model_name_or_path is the base's own name
+// when its config.json carries `_name_or_path` (a hub id such as "Qwen/Qwen2.5-0.5B"), else the
+// absolute path of base_path.
 void export_peft(const AdapterSet& adapters, const std::string& base_path, const std::string& out_dir);
 
 }  // namespace et
