@@ -3,11 +3,12 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "edgetune/core/checksums.h"
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
-#include "edgetune/core/paths.h"
 #include "edgetune/core/hash.h"
+#include "edgetune/core/paths.h"
 #include "edgetune/core/safetensors.h"
 #include "edgetune/model/model.h"
 #include "edgetune/model/model_files.h"
@@ -102,15 +103,16 @@ void write_patch(const std::string& path, const Patch& p) {
     tensors.push_back({kv.first, DType::f32, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr(),
                        static_cast<size_t>(t.numel()) * 4});
   }
-  write_safetensors(path, tensors,
-                    {{"format", kFormat},
-                     {"version", "1"},
-                     {"edgetune_version", p.edgetune_version},
-                     {"plan", p.plan.to_json().dump()},
-                     {"recipe", p.recipe_yaml},
-                     {"base_path", p.base_path},
-                     {"base_config", p.base_config},
-                     {"base_fingerprint", fingerprints_json(p.fingerprints).dump()}});
+  std::map<std::string, std::string> md = {{"format", kFormat},
+                                           {"version", "1"},
+                                           {"edgetune_version", p.edgetune_version},
+                                           {"plan", p.plan.to_json().dump()},
+                                           {"recipe", p.recipe_yaml},
+                                           {"base_path", p.base_path},
+                                           {"base_config", p.base_config},
+                                           {"base_fingerprint", fingerprints_json(p.fingerprints).dump()}};
+  add_checksums(md, tensors);
+  write_safetensors(path, tensors, md);
 }
 
 Patch read_patch(const std::string& path) {
@@ -123,6 +125,7 @@ Patch read_patch(const std::string& path) {
   };
   if (get("format") != kFormat) fail("patch", path, ": not an edgetune patch (format '", get("format"), "')");
   if (get("version") != "1") fail("patch", path, ": unsupported patch version ", get("version"));
+  verify_checksums(f);  // patches written before checksums have none, and still load
   Patch p;
   p.edgetune_version = get("edgetune_version");
   p.recipe_yaml = get("recipe");

@@ -101,8 +101,9 @@ TEST(Patch, DamagedPatchesNameFileAndTensor) {
       }
       t.push_back({info.name, DType::f32, shape, keep.back().data(), keep.back().size() * 4});
     }
+    // As a patch written before checksums: the structure checks below are what refuse it.
     for (const auto& kv : f.metadata())
-      if (!md.count(kv.first)) md[kv.first] = kv.second;
+      if (!md.count(kv.first) && kv.first != "checksums") md[kv.first] = kv.second;
     write_safetensors(out, t, md);
   };
   const std::string tensor = "model.layers.1.self_attn.v_proj.lora_B";
@@ -163,4 +164,43 @@ TEST(Patch, BasePathIsAbsolute) {
   Patch p = make_patch(a, "qwen2", "");
   ASSERT_EQ(::chdir(cwd), 0);
   EXPECT_EQ(p.base_path, base);
+}
+
+// A patch carries a checksum per tensor: one flipped bit in a tensor is refused naming it (a finite
+// value stays finite, so nothing else would tell); a patch without checksums (written before them)
+// loads as before.
+TEST(Patch, ChecksumsCatchAFlippedBitAndOldPatchesStillLoad) {
+  const std::string base = golden("llama");
+  model::Model m = model::load_model(base);
+  AdapterSet a = create_adapters(mixed_plan(m), 4, torch::kCPU);
+  randomize(a, 2);
+  const std::string dir = temp_dir("patch-sums");
+  const std::string good = path_join(dir, "good.safetensors");
+  write_patch(good, make_patch(a, base, ""));
+  std::string bytes = read_text_file(good);
+  bytes[bytes.size() - 4] = static_cast<char>(bytes[bytes.size() - 4] ^ 1);  // the last float's lowest bit
+  const std::string flipped = path_join(dir, "flipped.safetensors");
+  write_file_atomic(flipped, bytes);
+  const std::string e = error_of([&] { read_patch(flipped); });
+  EXPECT_NE(e.find(flipped), std::string::npos) << e;
+  EXPECT_NE(e.find("fails its checksum"), std::string::npos) << e;
+
+  std::vector<std::vector<float>> keep;
+  std::vector<TensorToWrite> t;
+  std::map<std::string, std::string> md;
+  {
+    SafetensorsFile f(good);
+    md = f.metadata();
+    for (const auto& info : f.tensors()) {
+      keep.push_back(f.read_f32(info.name));
+      t.push_back({info.name, DType::f32, info.shape, keep.back().data(), keep.back().size() * 4});
+    }
+  }
+  ASSERT_EQ(md.erase("checksums"), 1u);
+  const std::string old = path_join(dir, "old.safetensors");
+  write_safetensors(old, t, md);
+  Patch p = read_patch(old);
+  Patch q = read_patch(good);
+  ASSERT_EQ(p.tensors.size(), q.tensors.size());
+  for (size_t i = 0; i < p.tensors.size(); ++i) EXPECT_TRUE(torch::equal(p.tensors[i].second, q.tensors[i].second));
 }

@@ -2,7 +2,8 @@
 // ("<module>.lora_A", "shared.<type>.lora_B", "<module>.shared_a", ...) with metadata:
 //   format "edgetune-patch", version "1", edgetune_version, plan (plan.json), recipe (resolved
 //   YAML), base_path, base_config (config.json text), base_fingerprint (per matrix: shape, dtype,
-//   a 64-bit hash of its bytes and its Frobenius norm).
+//   a 64-bit hash of its bytes and its Frobenius norm), checksums (per tensor, core/checksums.h;
+//   verified on read, absent in patches written before them, which still load).
 // Enough to resume, retune, export to the other formats, and to refuse a wrong base.
 #pragma once
 #include <torch/types.h>
