@@ -7,9 +7,11 @@
 
 #include "commands.h"
 #include "edgetune/adapt/plan.h"
+#include "edgetune/core/dir_lock.h"
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
+#include "edgetune/core/writable.h"
 #include "edgetune/export/merged_export.h"
 #include "edgetune/export/patch.h"
 #include "edgetune/export/peft_export.h"
@@ -32,8 +34,9 @@ struct TrainArgs {
 Plan choose_plan(TrainSession& s, bool resume) {
   const Recipe& r = s.recipe;
   if (resume) {
-    const std::string ck = latest_checkpoint(r.output.dir);
-    if (!ck.empty()) return Plan::from_json(nlohmann::json::parse(load_checkpoint(ck).plan_json), ck);
+    // The plan the run was training (a damaged newest checkpoint is set aside: see run_training).
+    if (auto rp = load_resume_checkpoint(r.output.dir))
+      return Plan::from_json(nlohmann::json::parse(rp->state.plan_json), rp->path);
   }
   const std::string& policy = r.adapters.policy;
   if (policy == "all") return plan_all(s.model, r.adapters);
@@ -55,6 +58,10 @@ void run_train(const TrainArgs& a) {
     return;
   }
   Recipe recipe = a.recipe.resolve();
+  // The run's folder is its own from here to the patch: a second run into it stops now, naming
+  // this one, before either loads anything.
+  check_writable_dir(recipe.output.dir, "output.dir");
+  const DirLock lock(recipe.output.dir, "edgetune train");
   TrainSession s = open_session(recipe);
   Plan plan = choose_plan(s, a.resume);
   apply_plan(s, plan);
@@ -69,14 +76,21 @@ void run_train(const TrainArgs& a) {
   const std::string dir = recipe.output.dir;
   summary["output_dir"] = dir;
   summary["steps"] = r.steps_done;
-  summary["train_loss"] = r.last_train_loss;
-  if (r.first_eval_loss >= 0) {
-    summary["eval_loss_before"] = r.first_eval_loss;
+  if (r.has_train_loss) summary["train_loss"] = r.last_train_loss;
+  // From the run's whole metrics: before = the eval at step 0, after = the newest eval (not
+  // taken again when a stop came between evals: eval_step_after says when it was).
+  const bool has_before = r.first_eval_step == 0;
+  const bool has_after = r.last_eval_step > 0;
+  if (has_before) summary["eval_loss_before"] = r.first_eval_loss;
+  if (has_after) {
     summary["eval_loss_after"] = r.last_eval_loss;
+    summary["eval_step_after"] = r.last_eval_step;
   }
+  if (r.skipped_steps > 0) summary["skipped_steps"] = r.skipped_steps;
   summary["seconds"] = r.seconds;
   if (r.cut_cache_seconds >= 0) summary["cut_cache_seconds"] = r.cut_cache_seconds;
   summary["interrupted"] = r.interrupted;
+  if (!r.stopped_by.empty()) summary["stopped_by"] = r.stopped_by;
   if (s.full) {
     const std::string out = path_join(dir, "model");
     export_model_weights(s.model, recipe.model.path, out);
@@ -95,10 +109,15 @@ void run_train(const TrainArgs& a) {
     }
     log_info("patch written to ", patch_path);
   }
-  if (r.first_eval_loss >= 0)
-    log_info("held-out loss ", r.first_eval_loss, " -> ", r.last_eval_loss, " (",
-             r.first_eval_loss > 0 ? 100.0 * (r.first_eval_loss - r.last_eval_loss) / r.first_eval_loss : 0.0,
-             "% lower)");
+  if (has_before && has_after) {
+    const double lower = r.first_eval_loss > 0 ? 100.0 * (r.first_eval_loss - r.last_eval_loss) / r.first_eval_loss : 0.0;
+    log_info("held-out loss ", r.first_eval_loss, " (step 0) -> ", r.last_eval_loss, " (step ", r.last_eval_step,
+             "), ", lower, "% lower");
+  } else if (has_before) {
+    log_info("held-out loss ", r.first_eval_loss, " at step 0; not measured since",
+             r.interrupted ? cat(" (stopped at step ", r.steps_done, " before the next eval)") : std::string());
+  }
+
   std::cout << summary.dump() << std::endl;
 }
 

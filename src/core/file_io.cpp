@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -58,6 +60,8 @@ void write_file_atomic(const std::string& path, std::string_view data) {
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   tmp_ = path_ + ".tmp." + std::to_string(::getpid());
+  const char* kill_text = std::getenv("EDGETUNE_TEST_KILL_WRITING");
+  kill_while_writing_ = kill_text && *kill_text && path_.find(kill_text) != std::string::npos;
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) fail("write", path_, ": cannot create ", tmp_, " (", std::strerror(errno), ")");
 }
@@ -69,6 +73,10 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::write(const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
+  if (kill_while_writing_ && n > 0) {
+    [[maybe_unused]] const ssize_t half = ::write(fd_, p, (n + 1) / 2);
+    ::raise(SIGKILL);
+  }
   while (n > 0) {
     ssize_t w = ::write(fd_, p, n);
     if (w < 0) {

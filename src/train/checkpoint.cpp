@@ -4,10 +4,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
 
+#include "edgetune/core/checksums.h"
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
+#include "edgetune/core/log.h"
 #include "edgetune/core/safetensors.h"
 #include "edgetune/version.h"
 
@@ -16,7 +21,7 @@ namespace {
 
 const char* kMagic = "edgetune-checkpoint";
 
-std::vector<std::string> list_checkpoints(const std::string& dir) {
+std::vector<std::string> checkpoint_names(const std::string& dir) {
   std::vector<std::string> out;
   DIR* d = opendir(dir.c_str());
   if (!d) return out;
@@ -28,6 +33,14 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
   closedir(d);
   std::sort(out.begin(), out.end());  // zero-padded step numbers sort in order
   return out;
+}
+
+// "<anything>.tmp.<digits>": the temp file of an AtomicFile (core/file_io.h).
+bool is_atomic_temp(const std::string& name) {
+  const auto pos = name.rfind(".tmp.");
+  if (pos == std::string::npos || pos == 0 || pos + 5 >= name.size()) return false;
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(pos + 5), name.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
 }
 
 }  // namespace
@@ -50,20 +63,34 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointState& s
   };
   add("param/", s.params);
   add("optim/", s.optimizer);
-  write_safetensors(path, tensors,
-                    {{"format", kMagic}, {"version", "1"}, {"edgetune_version", EDGETUNE_VERSION},
-                     {"step", std::to_string(s.step)}, {"data_epoch", std::to_string(s.data_epoch)},
-                     {"data_cursor", std::to_string(s.data_cursor)}, {"plan", s.plan_json},
-                     {"recipe", s.recipe_yaml}});
-  auto all = list_checkpoints(dir);
+  std::map<std::string, std::string> md = {
+      {"format", kMagic},
+      {"version", "2"},
+      {"edgetune_version", EDGETUNE_VERSION},
+      {"step", std::to_string(s.step)},
+      {"optimizer_steps", std::to_string(s.optimizer_steps < 0 ? s.step : s.optimizer_steps)},
+      {"data_epoch", std::to_string(s.data_epoch)},
+      {"data_cursor", std::to_string(s.data_cursor)},
+      {"plan", s.plan_json},
+      {"recipe", s.recipe_yaml}};
+  add_checksums(md, tensors);
+  write_safetensors(path, tensors, md);
+  auto all = checkpoint_names(dir);
   for (size_t i = 0; keep > 0 && i + static_cast<size_t>(keep) < all.size(); ++i)
     ::unlink(path_join(dir, all[i]).c_str());
   return path;
 }
 
+std::vector<std::string> list_checkpoints(const std::string& run_dir) {
+  const std::string dir = path_join(run_dir, "checkpoints");
+  std::vector<std::string> out;
+  for (const auto& n : checkpoint_names(dir)) out.push_back(path_join(dir, n));
+  return out;
+}
+
 std::string latest_checkpoint(const std::string& run_dir) {
-  auto all = list_checkpoints(path_join(run_dir, "checkpoints"));
-  return all.empty() ? std::string() : path_join(path_join(run_dir, "checkpoints"), all.back());
+  auto all = list_checkpoints(run_dir);
+  return all.empty() ? std::string() : all.back();
 }
 
 CheckpointState load_checkpoint(const std::string& path) {
@@ -75,17 +102,30 @@ CheckpointState load_checkpoint(const std::string& path) {
     return it->second;
   };
   if (get("format") != kMagic) fail("checkpoint", path, ": not an edgetune checkpoint");
-  if (get("version") != "1") fail("checkpoint", path, ": unsupported checkpoint version ", get("version"));
+  const std::string version = get("version");
+  if (version != "1" && version != "2") fail("checkpoint", path, ": unsupported checkpoint version ", version);
+  if (version == "2" && !has_checksums(f)) fail("checkpoint", path, ": metadata 'checksums' is missing: the file is damaged");
+  verify_checksums(f);
   CheckpointState s;
   try {
     s.step = std::stoll(get("step"));
+    auto os = f.metadata().find("optimizer_steps");
+    s.optimizer_steps = os == f.metadata().end() ? s.step : std::stoll(os->second);
     s.data_epoch = std::stoull(get("data_epoch"));
     s.data_cursor = std::stoull(get("data_cursor"));
   } catch (const std::logic_error&) {
     fail("checkpoint", path, ": step or data position is not a number");
   }
+  if (s.step < 0 || s.optimizer_steps < 0 || s.optimizer_steps > s.step)
+    fail("checkpoint", path, ": step ", s.step, " (optimizer steps ", s.optimizer_steps, ") is out of range");
   s.plan_json = get("plan");
   s.recipe_yaml = get("recipe");
+  try {
+    const auto plan = nlohmann::json::parse(s.plan_json);
+    if (!plan.is_object()) fail("checkpoint", path, ": metadata 'plan' is not a JSON object");
+  } catch (const nlohmann::json::exception& e) {
+    fail("checkpoint", path, ": metadata 'plan' is not valid JSON (", e.what(), ")");
+  }
   for (const auto& t : f.tensors()) {
     std::vector<float> v = f.read_f32(t.name);  // validates dtype and finiteness
     auto tensor = torch::from_blob(v.data(), t.shape, torch::kFloat32).clone();
@@ -94,6 +134,44 @@ CheckpointState load_checkpoint(const std::string& path) {
     else fail("checkpoint", path, ": unexpected tensor '", t.name, "'");
   }
   return s;
+}
+
+std::optional<ResumePoint> load_resume_checkpoint(const std::string& run_dir) {
+  auto all = list_checkpoints(run_dir);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    try {
+      return ResumePoint{*it, load_checkpoint(*it)};
+    } catch (const Error& e) {
+      const std::string aside = *it + ".damaged";
+      const bool moved = ::rename(it->c_str(), aside.c_str()) == 0;
+      log_warn("--resume: checkpoint ", *it, " is damaged (", e.what(), ")",
+               moved ? cat("; moved aside to ", aside) : std::string(),
+               std::next(it) != all.rend() ? "; falling back to the one before it" : "; no older checkpoint is left");
+    }
+  }
+  return std::nullopt;
+}
+
+int remove_stale_temp_files(const std::string& run_dir) {
+  int n = 0;
+  for (const std::string& dir : {run_dir, path_join(run_dir, "checkpoints"), path_join(run_dir, "peft"),
+                                 path_join(run_dir, "model")}) {
+    DIR* d = opendir(dir.c_str());
+    if (!d) continue;
+    std::vector<std::string> stale;
+    while (dirent* e = readdir(d))
+      if (is_atomic_temp(e->d_name)) stale.push_back(path_join(dir, e->d_name));
+    closedir(d);
+    for (const auto& p : stale) {
+      if (::unlink(p.c_str()) == 0) {
+        log_info("removed ", p, " (a partial file left by an interrupted write)");
+        ++n;
+      } else {
+        log_warn("cannot remove the partial file ", p, " (", std::strerror(errno), ")");
+      }
+    }
+  }
+  return n;
 }
 
 }  // namespace et

@@ -67,6 +67,8 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"train.beta2", "AdamW beta2", &r.train.beta2, {}},
       {"train.adam_eps", "AdamW epsilon", &r.train.adam_eps, {}},
       {"train.max_grad_norm", "clip the global gradient norm to this (0: off)", &r.train.max_grad_norm, {}},
+      {"train.max_bad_steps", "a step whose loss or gradient norm is not finite, whose gradient norm is 0 (a saturated model), or whose loss exploded (train.loss_spike_factor) is skipped (no update) and logged; this many in a row stop the run with an error (0: never stop)", &r.train.max_bad_steps, {}},
+      {"train.loss_spike_factor", "a step loss above max(factor x the run's first step loss, that loss + ln(vocabulary size)) counts as exploded (0: no limit)", &r.train.loss_spike_factor, {}},
       {"train.seed", "seed for shuffling, initialization and dropout", &r.train.seed, {}},
       {"train.eval_every", "evaluate every this many steps (0: at the start and the end only)", &r.train.eval_every, {}},
       {"train.save_every", "checkpoint every this many steps (0: at the end only)", &r.train.save_every, {}},
@@ -312,6 +314,8 @@ void validate_recipe(const Recipe& r) {
   non_negative("train.warmup_steps", r.train.warmup_steps);
   non_negative("train.weight_decay", r.train.weight_decay);
   non_negative("train.max_grad_norm", r.train.max_grad_norm);
+  non_negative("train.max_bad_steps", r.train.max_bad_steps);
+  non_negative("train.loss_spike_factor", r.train.loss_spike_factor);
   non_negative("train.eval_every", r.train.eval_every);
   non_negative("train.save_every", r.train.save_every);
   positive("train.log_every", r.train.log_every);

@@ -9,13 +9,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
+#include "edgetune/core/dir_lock.h"
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
@@ -32,16 +35,31 @@ namespace et {
 
 namespace {
 
+// SIGINT (Ctrl-C) and SIGTERM (what a service manager or `kill` sends) both ask the loop to stop
+// after the running step, with a checkpoint; a second signal ends the process at once.
 std::atomic<int> g_interrupts{0};
-void on_sigint(int) {
-  if (g_interrupts.fetch_add(1) >= 1) std::_Exit(130);  // a second Ctrl-C stops at once
+std::atomic<int> g_stop_signal{0};
+void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  if (g_interrupts.fetch_add(1) >= 1) std::_Exit(128 + sig);
 }
 
-struct SigintScope {
-  void (*previous)(int);
-  SigintScope() : previous(std::signal(SIGINT, on_sigint)) { g_interrupts = 0; }
-  ~SigintScope() { std::signal(SIGINT, previous); }
+struct StopSignalScope {
+  void (*previous_int)(int);
+  void (*previous_term)(int);
+  StopSignalScope() {
+    g_interrupts = 0;
+    g_stop_signal = 0;
+    previous_int = std::signal(SIGINT, on_stop_signal);
+    previous_term = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignalScope() {
+    std::signal(SIGINT, previous_int);
+    std::signal(SIGTERM, previous_term);
+  }
 };
+
+const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal"; }
 
 torch::Device resolve_device(const std::string& d) {
   if (d == "cpu") return torch::kCPU;
@@ -185,7 +203,7 @@ EvalResult evaluate_loss(const TrainSession& s, const std::vector<TokenizedExamp
 }
 
 StepStats train_step(TrainSession& s, BatchStream& stream, AdamW& opt, double lr, int64_t seed_step,
-                     const LossOptions& lo, const CutCache* cache) {
+                     const LossOptions& lo, const CutCache* cache, const StepGuard& guard) {
   const Recipe& R = s.recipe;
   ET_CHECK(!cache || cache->cut_layer == lo.cut_layer, "train", "the cut-layer cache holds layer ",
            cache ? cache->cut_layer : 0, " but the step's cut is layer ", lo.cut_layer);
@@ -210,13 +228,24 @@ StepStats train_step(TrainSession& s, BatchStream& stream, AdamW& opt, double lr
   }
   if (st.targets > 0) {
     const GradClip clip = grad_clip(s.params, R.train.max_grad_norm);
-    opt.step(lr, clip.scale);
     const torch::Tensor host = torch::stack({loss_sum.to(torch::kFloat32), clip.norm.to(torch::kFloat32)}).to(torch::kCPU);
     st.loss = static_cast<double>(host[0].item<float>()) / static_cast<double>(st.targets);
     st.grad_norm = host[1].item<float>();
+    st.skipped = bad_step_reason(guard, st.loss, st.grad_norm);
+    if (st.skipped.empty()) opt.step(lr, clip.scale);
   }
   opt.zero_grad();
   return st;
+}
+
+std::string bad_step_reason(const StepGuard& g, double loss, double grad_norm) {
+  if (!g.enabled) return "";
+  if (!std::isfinite(loss)) return cat("the loss is not finite (", loss, ")");
+  if (!std::isfinite(grad_norm)) return cat("the gradient norm is not finite (", grad_norm, ")");
+  if (grad_norm == 0 && loss > 0)
+    return cat("no gradient reaches the trainable weights (grad_norm 0 at loss ", loss, "): the model has saturated");
+  if (g.max_loss > 0 && loss > g.max_loss) return cat("the loss exploded (", loss, ", above ", g.max_loss, ")");
+  return "";
 }
 
 namespace {
@@ -257,23 +286,48 @@ std::unique_ptr<CutCache> make_cut_cache(const TrainSession& s, int cut_layer) {
   return c;
 }
 
+namespace {
+
+// The likely cause of a run of bad steps, for the error that stops it.
+std::string bad_steps_cause(const Recipe& R, int64_t applied_before) {
+  const std::string lr = cat("the learning rate train.lr = ", R.train.lr,
+                             R.train.warmup_steps > 0 ? cat(" (reached after ", R.train.warmup_steps, " warm-up steps)") : "",
+                             " is too high (LoRA usually trains at 1e-4 to 3e-3)");
+  const std::string data = cat("the data (data.train ", R.data.train, ") or the model (", R.model.path,
+                               ", model.dtype ", R.model.dtype, ") hold values that overflow");
+  if (applied_before == 0)
+    return cat("Likely cause: ", data, " (the very first step was bad, before any update); else ", lr);
+  return cat("Likely cause: ", lr, "; else ", data);
+}
+
+// A log line after the progress bar's (which a terminal shows without a newline).
+void end_bar_line() {
+  if (stderr_is_tty()) std::fputc('\n', stderr);
+}
+
+}  // namespace
+
 TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) {
   const Recipe& R = s.recipe;
   const std::string dir = R.output.dir;
-  make_dirs(dir);
+  // One run writes into a folder at a time; what a killed run left half-written goes first.
+  const DirLock lock(dir, "edgetune train");
+  remove_stale_temp_files(dir);
   TrainResult result;
   const auto t0 = std::chrono::steady_clock::now();
+  const StopSignalScope signals;
 
   AdamW opt(s.params, {R.train.beta1, R.train.beta2, R.train.adam_eps, R.train.weight_decay});
   BatchStream stream(s.train_examples, R.train.batch_size, R.data.max_seq_len, R.data.pack, 0,
                      static_cast<uint64_t>(R.train.seed));
   int64_t start = 0;
   if (resume) {
-    const std::string ck = latest_checkpoint(dir);
-    if (ck.empty()) {
-      log_warn("--resume: no checkpoint in ", path_join(dir, "checkpoints"), "; starting from step 0");
+    std::optional<ResumePoint> rp = load_resume_checkpoint(dir);
+    if (!rp) {
+      log_warn("--resume: no intact checkpoint in ", path_join(dir, "checkpoints"), "; starting from step 0");
     } else {
-      CheckpointState st = load_checkpoint(ck);
+      const std::string& ck = rp->path;
+      CheckpointState& st = rp->state;
       torch::NoGradGuard no_grad;
       for (auto& p : s.params) {
         bool found = false;
@@ -286,7 +340,7 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
           }
         ET_CHECK(found, "resume", ck, ": has no tensor '", p.name, "' (was it written by another recipe?)");
       }
-      opt.load_state(st.optimizer, st.step);
+      opt.load_state(st.optimizer, st.optimizer_steps < 0 ? st.step : st.optimizer_steps);
       stream.restore(st.data_epoch, st.data_cursor);
       start = st.step;
       log_info("resuming from ", ck, " at step ", start);
@@ -294,7 +348,10 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
   }
   write_file_atomic(path_join(dir, "recipe.resolved.yaml"), s.recipe_yaml);
   save_plan(s.plan, path_join(dir, "plan.json"));
-  MetricsWriter metrics(path_join(dir, "metrics.jsonl"), start);
+  const std::string metrics_path = path_join(dir, "metrics.jsonl");
+  MetricsWriter metrics(metrics_path, start);
+  // What the rows kept from before the resume say (the first step's loss, the last eval).
+  const MetricsSummary before = start > 0 ? summarize_metrics(metrics_path) : MetricsSummary{};
 
   LossOptions lo;
   lo.cut_layer = s.full ? 0 : s.plan.cut_layer_at(start);
@@ -315,13 +372,12 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
   auto do_eval = [&](int64_t step) {
     if (s.eval_examples.empty()) return;
     EvalResult e = evaluate_loss(s, s.eval_examples);
-    if (result.first_eval_loss < 0) result.first_eval_loss = e.loss;
-    result.last_eval_loss = e.loss;
     metrics.eval_row(step, e.loss, e.tokens);
   };
   auto checkpoint = [&](int64_t step) {
     CheckpointState st;
     st.step = step;
+    st.optimizer_steps = opt.step_count();
     st.data_epoch = stream.epoch();
     st.data_cursor = stream.cursor();
     st.plan_json = s.plan.to_json().dump();
@@ -332,11 +388,24 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
     log_debug("checkpoint ", path);
   };
 
+  // A loss far above the run's first (the same reference after a resume: its row is kept).
+  double first_loss = before.step_rows > 0 ? before.first_loss : std::nan("");
+  auto guard_for = [&]() {
+    StepGuard g;
+    g.enabled = true;
+    if (R.train.loss_spike_factor > 0 && std::isfinite(first_loss))
+      g.max_loss = std::max(R.train.loss_spike_factor * first_loss,
+                            first_loss + std::log(static_cast<double>(std::max<int64_t>(2, s.model.config.vocab_size))));
+    return g;
+  };
+
   if (start == 0) do_eval(0);
-  SigintScope sigint;
   Progress bar("train", R.train.max_steps);
   int64_t step = start;
-  int64_t last_eval_step = start == 0 ? 0 : -1;
+  // An eval at the resumed step is already in the metrics (a finished run resumed again).
+  int64_t last_eval_step = start == 0 ? 0 : before.last_eval_step;
+  int bad_in_row = 0;
+  int64_t first_bad_step = 0, applied = opt.step_count();
   while (step < R.train.max_steps) {
     if (!s.full && s.plan.cut_layer_at(step) != lo.cut_layer) {
       // Warm-up over: its adapters freeze (they stay attached) and the cut moves up.
@@ -350,16 +419,30 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
     const auto ts = std::chrono::steady_clock::now();
     const double lr = schedule_lr(R.train.schedule, R.train.lr, static_cast<int>(step), R.train.warmup_steps,
                                   R.train.max_steps, R.train.min_lr_ratio);
-    const StepStats st = train_step(s, stream, opt, lr, step, lo, cache.get());
+    const StepStats st = train_step(s, stream, opt, lr, step, lo, cache.get(), guard_for());
     ++step;
 
     const double loss = st.loss, grad_norm = st.grad_norm;
     const int64_t n_targets = st.targets, n_tokens = st.tokens;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
-    result.last_train_loss = loss;
     const double mem = peak_memory_mb(s.model.device);
-    if (step % R.train.log_every == 0 || step == R.train.max_steps)
-      metrics.step_row(step, loss, lr, grad_norm, n_targets, n_tokens / std::max(dt, 1e-9), dt, mem);
+    if (!st.skipped.empty()) {
+      if (bad_in_row++ == 0) first_bad_step = step;
+      metrics.skipped_row(step, st.skipped, loss, grad_norm, lr);
+      end_bar_line();
+      log_warn("step ", step, ": update skipped: ", st.skipped);
+      if (R.train.max_bad_steps > 0 && bad_in_row >= R.train.max_bad_steps)
+        fail("train", "steps ", first_bad_step, "-", step, ": ", bad_in_row, " updates in a row skipped (the last: ",
+             st.skipped, "); stopping. ", bad_steps_cause(R, applied), ". The checkpoints hold earlier steps' weights.");
+    } else {
+      bad_in_row = 0;
+      ++applied;
+      result.last_train_loss = loss;
+      result.has_train_loss = true;
+      if (!std::isfinite(first_loss)) first_loss = loss;
+      if (step % R.train.log_every == 0 || step == R.train.max_steps)
+        metrics.step_row(step, loss, lr, grad_norm, n_targets, n_tokens / std::max(dt, 1e-9), dt, mem);
+    }
     char extra[160];
     std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e %.0f tok/s %.0fMB", loss, lr, n_tokens / std::max(dt, 1e-9), mem);
     bar.update(step, extra);
@@ -367,18 +450,34 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
       do_eval(step);
       last_eval_step = step;
     }
-    const bool stop = g_interrupts.load() > 0 || (hooks.after_step && !hooks.after_step(step, loss));
+    const bool hook_stop = hooks.after_step && !hooks.after_step(step, loss);
+    const int sig = g_interrupts.load() > 0 ? g_stop_signal.load() : 0;
+    const bool stop = sig != 0 || hook_stop;
     if ((R.train.save_every > 0 && step % R.train.save_every == 0) || stop || step == R.train.max_steps)
       checkpoint(step);
     if (stop) {
       result.interrupted = true;
-      log_info("\nstopped at step ", step, "; checkpoint saved (continue with --resume)");
+      result.stopped_by = sig ? signal_name(sig) : "";
+      end_bar_line();
+      log_info("stopped at step ", step, sig ? cat(" by ", signal_name(sig)) : std::string(),
+               "; checkpoint saved (continue with --resume)");
       break;
     }
   }
   bar.finish();
   if (!result.interrupted && last_eval_step != step) do_eval(step);
   result.steps_done = step;
+  // The summary of the whole run, whichever processes wrote its rows.
+  const MetricsSummary m = summarize_metrics(metrics_path);
+  result.first_eval_step = m.first_eval_step;
+  result.first_eval_loss = m.first_eval_step >= 0 ? m.first_eval_loss : -1;
+  result.last_eval_step = m.last_eval_step;
+  result.last_eval_loss = m.last_eval_step >= 0 ? m.last_eval_loss : -1;
+  if (!result.has_train_loss && m.step_rows > 0) {  // no step ran here: a finished run resumed
+    result.has_train_loss = true;
+    result.last_train_loss = m.last_loss;
+  }
+  result.skipped_steps = m.skipped_steps;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }

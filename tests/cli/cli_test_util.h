@@ -1,5 +1,6 @@
 // Helpers of the CLI tests that run `edgetune train`: the built binary in the background (to
-// signal or kill it), metrics.jsonl rows, the JSON summary on stdout.
+// signal or kill it), metrics.jsonl rows, the JSON summary on stdout, the arguments of a small
+// run of stories260K.
 #pragma once
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "edgetune/core/file_io.h"
+#include "test_util.h"
 
 namespace et::test {
 
@@ -105,6 +107,57 @@ inline nlohmann::json summary(const std::string& out) {
   while (!s.empty() && s.back() == '\n') s.pop_back();
   const auto nl = s.rfind('\n');
   return nlohmann::json::parse(nl == std::string::npos ? s : s.substr(nl + 1));
+}
+
+// A small run of stories260K (rank-2 adapters on the dense backbone, 4 held-out conversations).
+inline std::vector<std::string> tiny_train(const std::string& model, const std::string& out,
+                                    const std::vector<std::string>& sets) {
+  const std::string src = source_dir();
+  std::vector<std::string> args = {"train", et::path_join(src, "recipes/stories-tools.yaml")};
+  std::vector<std::string> all = {"model.path=" + model,
+                                  "model.device=cpu",
+                                  "data.train=" + et::path_join(src, "data/stories-tools/train.jsonl"),
+                                  "data.eval=" + et::path_join(src, "data/stories-tools/eval.jsonl"),
+                                  "data.eval_max_examples=4",
+                                  "data.max_seq_len=128",
+                                  "quant.backbone=none",
+                                  "adapters.rank=2",
+                                  "adapters.alpha=4",
+                                  "train.batch_size=2",
+                                  "train.schedule=constant",
+                                  "train.warmup_steps=0",
+                                  "train.lr=3e-3",
+                                  "output.export_peft=false",
+                                  "output.keep_checkpoints=3",
+                                  "output.dir=" + out};
+  all.insert(all.end(), sets.begin(), sets.end());
+  for (const auto& s : all) {
+    args.push_back("--set");
+    args.push_back(s);
+  }
+  return args;
+}
+
+inline std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// Every row of metrics.jsonl without the numbers of wall time and memory; every line must parse.
+inline std::vector<nlohmann::json> rows(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  const std::string text = et::read_text_file(et::path_join(dir, "metrics.jsonl"));
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t nl = text.find('\n', at);
+    EXPECT_NE(nl, std::string::npos) << "a torn last line in " << dir;
+    if (nl == std::string::npos) break;
+    auto j = nlohmann::json::parse(text.substr(at, nl - at));
+    for (const char* k : {"tokens_per_s", "step_s", "mem_mb"}) j.erase(k);
+    out.push_back(j);
+    at = nl + 1;
+  }
+  return out;
 }
 
 }  // namespace et::test

@@ -21,6 +21,12 @@ void write_file_atomic(const std::string& path, std::string_view data);
 
 // Streams a file into `<path>.tmp.<pid>` and renames it over `path` on commit(). If the writer
 // is destroyed without commit() (an exception), the temp file is removed and `path` is untouched.
+// A process killed while writing leaves the temp file; the run that next owns the folder removes
+// it (train/checkpoint.h: remove_stale_temp_files).
+//
+// Crash tests: with EDGETUNE_TEST_KILL_WRITING=<text> in the environment, a process writing a file
+// whose path contains <text> kills itself (SIGKILL) halfway through its first write call, leaving
+// exactly what a kill at that moment leaves.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);
@@ -38,6 +44,7 @@ class AtomicFile {
   int fd_ = -1;
   uint64_t written_ = 0;
   bool committed_ = false;
+  bool kill_while_writing_ = false;
 };
 
 // A read-only memory map of a whole file.

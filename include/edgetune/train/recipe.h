@@ -34,6 +34,8 @@ struct TrainOptions {
   double beta2 = 0.999;
   double adam_eps = 1e-8;
   double max_grad_norm = 1.0;      // 0 disables clipping
+  int max_bad_steps = 3;           // skipped steps in a row that stop the run (0: never stop)
+  double loss_spike_factor = 4.0;  // a loss above max(f * first, first + ln vocab) is exploded (0: off)
   int64_t seed = 0;
   int eval_every = 50;             // 0: only at the start and the end
   int save_every = 100;            // checkpoint period in steps (0: only at the end)
