@@ -15,6 +15,7 @@
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
+#include "edgetune/core/writable.h"
 #include "edgetune/data/trajectory.h"
 #include "edgetune/eval/bfcl.h"
 #include "edgetune/eval/evaluate.h"
@@ -119,6 +120,7 @@ void run_bfcl(const EvalArgs& a) {
 void run_eval(const EvalArgs& a) {
   if (a.max_tokens <= 0) fail("eval", "--max-tokens must be > 0, got ", a.max_tokens);
   if (a.limit < 0) fail("eval", "--limit must be >= 0, got ", a.limit);
+  check_writable_file(a.json_out, "eval --json");  // before the model runs for minutes
   if (!a.bfcl.empty()) return run_bfcl(a);
   if (!a.answers.empty() || !a.predictions.empty()) fail("eval", "--answers and --predictions go with --bfcl");
   if (a.model.empty()) fail("eval", "--model is required (or --bfcl QUESTIONS with --predictions PRED.jsonl)");

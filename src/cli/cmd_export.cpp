@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "edgetune/core/error.h"
 #include "edgetune/core/log.h"
+#include "edgetune/core/writable.h"
 #include "edgetune/export/gguf_lora_export.h"
 #include "edgetune/export/merged_export.h"
 #include "edgetune/export/patch.h"
@@ -22,6 +23,8 @@ struct ExportArgs {
 };
 
 void run_export(const ExportArgs& a) {
+  if (a.format == "gguf") check_writable_file(a.out, "export -o");
+  else check_writable_dir(a.out, "export -o");
   Patch patch = read_patch(a.patch);
   check_patch_base(patch, a.model, a.force);
   AdapterSet adapters = adapters_from_patch(patch, torch::kCPU);

@@ -9,8 +9,10 @@
 
 #include "commands.h"
 #include "edgetune/adapt/plan.h"
+#include "edgetune/core/dir_lock.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
+#include "edgetune/core/writable.h"
 #include "edgetune/train/gradcut_calibration.h"
 #include "edgetune/train/trainer.h"
 #include "recipe_args.h"
@@ -85,13 +87,20 @@ void print_table(const Plan& p) {
 
 void run_plan(const PlanArgs& a) {
   Recipe recipe = a.recipe.resolve();
+  // Where plan.json goes is checked before the calibration runs; into output.dir, under its lock.
+  std::unique_ptr<DirLock> lock;
+  if (a.output.empty()) {
+    check_writable_dir(recipe.output.dir, "output.dir");
+    lock = std::make_unique<DirLock>(recipe.output.dir, "edgetune plan");
+  } else {
+    check_writable_file(a.output, "plan -o");
+  }
   if (recipe.adapters.policy != "gradcut")
     log_info("planning with GradCut (the recipe's adapters.policy is ", recipe.adapters.policy, ")");
   recipe.adapters.policy = "gradcut";
   TrainSession s = open_session(recipe);
   Plan plan = gradcut_plan(s);
   const std::string out = a.output.empty() ? path_join(recipe.output.dir, "plan.json") : a.output;
-  if (a.output.empty()) make_dirs(recipe.output.dir);
   save_plan(plan, out);
   print_table(plan);
   std::fflush(stdout);

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "edgetune/core/log.h"
 #include "edgetune/core/progress.h"
+#include "edgetune/core/writable.h"
 #include "edgetune/model/model_files.h"
 
 namespace et::cli {
@@ -16,6 +17,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("model", *model, "Hugging Face model folder")->required();
   cmd->add_option("-o,--output", *out, "output .etq file")->required();
   cmd->callback([model, out] {
+    check_writable_file(*out, "quantize -o");
     std::unique_ptr<Progress> bar;
     auto rep = model::quantize_to_etq(*model, *out, [&](int64_t done, int64_t total) {
       if (!bar) bar = std::make_unique<Progress>("quantize", total);

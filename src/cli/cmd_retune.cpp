@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "edgetune/core/file_io.h"
+#include "edgetune/core/writable.h"
 #include "edgetune/retune/retune.h"
 
 namespace et::cli {
@@ -20,6 +21,12 @@ struct RetuneArgs {
 };
 
 void run_retune_command(const RetuneArgs& a) {
+  check_writable_file(a.json_out, "retune --json");
+  // The retrained patch's folder is its run folder (created if missing).
+  if (a.request.apply && !a.request.output.empty()) {
+    check_writable_dir(parent_path(a.request.output), "retune -o");
+    check_writable_file(a.request.output, "retune -o");
+  }
   const RetuneResult r = run_retune(a.request);
   if (!a.json_out.empty()) write_file_atomic(a.json_out, retune_json(r).dump(2) + "\n");
   std::fputs(format_retune_report(r).c_str(), stdout);
