@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "edgetune/core/error.h"
@@ -62,10 +63,16 @@ SafetensorsFile::SafetensorsFile(const std::string& path, uint64_t offset)
     if (!e["dtype"].is_string()) fail("safetensors", where, " has a non-string dtype");
     t.dtype = parse_dtype(e["dtype"].get<std::string>(), where);
     if (!e["shape"].is_array()) fail("safetensors", where, " has a non-array shape");
+    int64_t numel = 1;
     for (const auto& d : e["shape"]) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0)
         fail("safetensors", where, " has an invalid shape entry ", d.dump());
-      t.shape.push_back(d.get<int64_t>());
+      const int64_t n = d.get<int64_t>();
+      // The byte count below must not wrap around to a small number that the data matches.
+      if (n > 0 && numel > std::numeric_limits<int64_t>::max() / 8 / n)
+        fail("safetensors", where, " has a shape ", e["shape"].dump(), " of more elements than a file can hold");
+      numel *= n;
+      t.shape.push_back(n);
     }
     const json& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
 
 #include "edgetune/core/error.h"
 #include "edgetune/version.h"
@@ -75,6 +76,8 @@ EtqContents read_etq(const std::string& path) {
     for (int64_t i = 0; i < shape.numel(); ++i) {
       const int64_t d = shape[i].item<int64_t>();
       if (d <= 0) fail("etq", path, ": ", w, ".nf4.shape has a non-positive size");
+      if (q.numel > std::numeric_limits<int64_t>::max() / d)
+        fail("etq", path, ": ", w, ".nf4.shape holds more values than an int64 counts");
       q.shape.push_back(d);
       q.numel *= d;
     }

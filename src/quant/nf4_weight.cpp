@@ -1,5 +1,6 @@
 // Nf4Weight's device moves, size accounting and validation of its buffers against its shape.
 #include <cmath>
+#include <limits>
 
 #include "edgetune/core/error.h"
 #include "edgetune/quant/nf4.h"
@@ -44,6 +45,7 @@ void nf4_validate(const Nf4Weight& w, const char* where) {
   int64_t prod = 1;
   for (int64_t d : w.shape) {
     ET_CHECK(d >= 0, where, nm, ": negative dimension ", d, " in the shape");
+    ET_CHECK(d == 0 || prod <= std::numeric_limits<int64_t>::max() / d, where, nm, ": the shape's size overflows");
     prod *= d;
   }
   ET_CHECK(prod == w.numel, where, nm, ": shape holds ", prod, " values but numel is ", w.numel);

@@ -35,12 +35,28 @@ std::vector<std::string> checkpoint_names(const std::string& dir) {
   return out;
 }
 
-// "<anything>.tmp.<digits>": the temp file of an AtomicFile (core/file_io.h).
-bool is_atomic_temp(const std::string& name) {
+// "<target>.tmp.<digits>": the temp file of an AtomicFile (core/file_io.h) writing <target>; sets
+// *target.
+bool is_atomic_temp(const std::string& name, std::string* target) {
   const auto pos = name.rfind(".tmp.");
   if (pos == std::string::npos || pos == 0 || pos + 5 >= name.size()) return false;
-  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(pos + 5), name.end(),
-                     [](char c) { return c >= '0' && c <= '9'; });
+  if (!std::all_of(name.begin() + static_cast<std::ptrdiff_t>(pos + 5), name.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  *target = name.substr(0, pos);
+  return true;
+}
+
+// Whether a run writes <target> into `folder` (one of run_dir, checkpoints, peft, model): only
+// those partial files are the run's to remove (a run folder may be shared with other files, e.g.
+// retune -o writes next to whatever is there).
+bool is_run_output(const std::string& folder, const std::string& target) {
+  if (folder == "checkpoints") return target.rfind("step-", 0) == 0;
+  if (folder == "peft") return target.rfind("adapter_", 0) == 0;
+  if (folder == "model") return true;
+  for (const char* f : {"recipe.resolved.yaml", "metrics.jsonl", "plan.json", "patch.safetensors"})
+    if (target == f) return true;
+  return false;
 }
 
 }  // namespace
@@ -154,13 +170,14 @@ std::optional<ResumePoint> load_resume_checkpoint(const std::string& run_dir) {
 
 int remove_stale_temp_files(const std::string& run_dir) {
   int n = 0;
-  for (const std::string& dir : {run_dir, path_join(run_dir, "checkpoints"), path_join(run_dir, "peft"),
-                                 path_join(run_dir, "model")}) {
+  for (const std::string folder : {"", "checkpoints", "peft", "model"}) {
+    const std::string dir = folder.empty() ? run_dir : path_join(run_dir, folder);
     DIR* d = opendir(dir.c_str());
     if (!d) continue;
     std::vector<std::string> stale;
+    std::string target;
     while (dirent* e = readdir(d))
-      if (is_atomic_temp(e->d_name)) stale.push_back(path_join(dir, e->d_name));
+      if (is_atomic_temp(e->d_name, &target) && is_run_output(folder, target)) stale.push_back(path_join(dir, e->d_name));
     closedir(d);
     for (const auto& p : stale) {
       if (::unlink(p.c_str()) == 0) {

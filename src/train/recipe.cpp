@@ -216,7 +216,9 @@ void apply_node(std::vector<RecipeField>& fields, const YAML::Node& node, const 
                 const std::string& origin, const std::string& base_dir) {
   for (auto it = node.begin(); it != node.end(); ++it) {
     const std::string key = prefix.empty() ? it->first.Scalar() : prefix + "." + it->first.Scalar();
-    const YAML::Node& value = it->second;
+    // A copy (a handle): `it->second` is a member of a temporary the iterator returns, gone at the
+    // end of this statement (found by fuzz/fuzz_recipe.cpp under ASan: stack-use-after-scope).
+    const YAML::Node value = it->second;
     if (RecipeField* f = find_field(fields, key)) {
       set_field(*f, value, where_of(origin, it->first), base_dir);
     } else if (is_section(fields, key)) {

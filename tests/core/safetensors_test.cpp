@@ -80,6 +80,17 @@ TEST(Safetensors, SizeMustMatchShape) {
   expect_error(p, "needs 12");
 }
 
+// A shape whose element count wraps around int64 to the size of the data (2^62 + 1 rows of 128:
+// 128 mod 2^64) must not pass for a 128-element tensor: the reader and everything after it would
+// take the shape at its word. (The kind of header fuzz/fuzz_safetensors.cpp makes.)
+TEST(Safetensors, AShapeWhoseSizeOverflowsIsRefused) {
+  auto dir = test::temp_dir("st");
+  auto p = write_raw(dir, R"({"w":{"dtype":"F32","shape":[4611686018427387905,128],"data_offsets":[0,512]}})", 512);
+  expect_error(p, "more elements than a file can hold");
+  p = write_raw(dir, R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0);
+  expect_error(p, "more elements than a file can hold");
+}
+
 TEST(Safetensors, BadJsonAndDtype) {
   auto dir = test::temp_dir("st");
   expect_error(write_raw(dir, "{not json", 0), "not valid JSON");

@@ -208,8 +208,11 @@ TEST(EtqFile, InconsistentNf4BuffersNameFileAndWeight) {
     bool drop_absmax;
     bool missing_code8;
   };
+  // "overflow": 2^62 + 1 rows of 128 wrap around int64 to 128 values, the weight's own count (a
+  // finding of fuzz/fuzz_etq.cpp: signed overflow in the element count).
   for (const Case& cs : {Case{"shape", {8, 32}, false, false}, Case{"absmax", {8, 16}, true, false},
-                         Case{"code8", {8, 16}, false, true}}) {
+                         Case{"code8", {8, 16}, false, true},
+                         Case{"overflow", {int64_t{4611686018427387905}, 128}, false, false}}) {
     SCOPED_TRACE(cs.name);
     const std::string p = path_join(dir, cs.name + ".etq");
     auto shape = torch::tensor(cs.shape, torch::kInt64);
@@ -229,5 +232,6 @@ TEST(EtqFile, InconsistentNf4BuffersNameFileAndWeight) {
     std::string e = error_of([&] { read_etq(p); });
     EXPECT_NE(e.find(p), std::string::npos) << e;
     EXPECT_NE(e.find(w.name), std::string::npos) << e;
+    if (cs.name == "overflow") EXPECT_NE(e.find("more values than an int64 counts"), std::string::npos) << e;
   }
 }

@@ -276,6 +276,12 @@ TEST(Nf4Validation, BufferSizesAreCheckedWithContext) {
   bad = w;
   bad.shape = {3, 64};
   EXPECT_NE(error_of([&] { nf4_dequantize(bad, torch::kFloat32, torch::kCPU); }), "");
+  // 2^62 + 1 rows of 256 wrap around int64 to 256 values, the weight's own count: refused before
+  // anything is allocated for that shape.
+  bad = w;
+  bad.shape = {int64_t{4611686018427387905}, 256};
+  msg = error_of([&] { nf4_dequantize(bad, torch::kFloat32, torch::kCPU); });
+  EXPECT_NE(msg.find("q_proj: the shape's size overflows"), std::string::npos) << msg;
   EXPECT_NE(error_of([&] { nf4_dequantize(w, torch::kInt8, torch::kCPU); }), "");
 }
 

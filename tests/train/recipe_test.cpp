@@ -41,6 +41,18 @@ data:
   EXPECT_EQ(r.train.batch_size, d.train.batch_size);  // untouched keys keep defaults
 }
 
+// Sections nested three deep, each key read through a YAML iterator (fuzz/fuzz_recipe.cpp found a
+// reference to an iterator's temporary here under ASan; scripts/test.sh --sanitize runs this).
+TEST(Recipe, NestedSectionsReadEveryKey) {
+  Recipe r = parse_recipe("adapters:\n  gradcut:\n    w_cost: 0.25\n    keep_mlp: 0.5\n  rank: 3\n"
+                          "train:\n  lr: 0.5\n",
+                          "nested.yaml");
+  EXPECT_DOUBLE_EQ(r.adapters.gradcut.w_cost, 0.25);
+  EXPECT_DOUBLE_EQ(r.adapters.gradcut.keep_mlp, 0.5);
+  EXPECT_EQ(r.adapters.rank, 3);
+  EXPECT_DOUBLE_EQ(r.train.lr, 0.5);
+}
+
 TEST(Recipe, UnknownKeyNamesPathLineAndSuggestion) {
   auto msg = error_of([] { parse_recipe("train:\n  max_steps: 3\n  lrr: 0.1\n", "my.yaml"); });
   EXPECT_NE(msg.find("my.yaml:3"), std::string::npos) << msg;

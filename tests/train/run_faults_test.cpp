@@ -176,9 +176,10 @@ TEST_F(RunFaults, PartialFilesOfAnInterruptedWriteAreRemovedAtStart) {
   const std::string dir = test::temp_dir("faults-tmp");
   make_dirs(path_join(dir, "checkpoints"));
   const std::string partial_ck = path_join(dir, "checkpoints/step-00000004.safetensors.tmp.4242");
-  const std::string partial_metrics = path_join(dir, "patch.safetensors.tmp.77");
+  const std::string partial_patch = path_join(dir, "patch.safetensors.tmp.77");
   const std::string other = path_join(dir, "notes.tmp.txt");
-  for (const auto& p : {partial_ck, partial_metrics, other}) write_file_atomic(p, "partial");
+  const std::string not_ours = path_join(dir, "download.bin.tmp.99");  // another program's, in a shared folder
+  for (const auto& p : {partial_ck, partial_patch, other, not_ours}) write_file_atomic(p, "partial");
   Recipe r = tiny_recipe(model_, dir);
   r.train.max_steps = 1;
   testing::internal::CaptureStderr();
@@ -186,8 +187,9 @@ TEST_F(RunFaults, PartialFilesOfAnInterruptedWriteAreRemovedAtStart) {
   run_training(s, false);
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_FALSE(file_exists(partial_ck));
-  EXPECT_FALSE(file_exists(partial_metrics));
+  EXPECT_FALSE(file_exists(partial_patch));
   EXPECT_TRUE(file_exists(other)) << "only an atomic write's temp files (<name>.tmp.<pid>) go";
+  EXPECT_TRUE(file_exists(not_ours)) << "and only those of the run's own outputs";
   EXPECT_NE(err.find("removed " + partial_ck), std::string::npos) << err;
 }
 

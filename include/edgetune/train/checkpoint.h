@@ -46,9 +46,10 @@ struct ResumePoint {
 };
 std::optional<ResumePoint> load_resume_checkpoint(const std::string& run_dir);
 
-// Removes the partial files an interrupted atomic write leaves (<name>.tmp.<pid>) in run_dir and
-// in its checkpoints/, peft/ and model/ folders, with a message for each; returns how many. Call it
-// only while holding the run folder's lock (no other process writes there then).
+// Removes the partial files an interrupted atomic write of the run's own outputs leaves
+// (<name>.tmp.<pid>: recipe.resolved.yaml, metrics.jsonl, plan.json, patch.safetensors in run_dir,
+// checkpoints/step-*, peft/adapter_*, anything in model/), with a message for each; returns how
+// many. Call it only while holding the run folder's lock (no other run writes there then).
 int remove_stale_temp_files(const std::string& run_dir);
 
 }  // namespace et
