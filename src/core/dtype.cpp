@@ -102,6 +102,9 @@ uint16_t f32_to_f16(float f) {
 }
 
 void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
+  // A tensor with a zero in its shape: an empty output vector's data() may be null, and memcpy's
+  // pointers must never be, even for 0 bytes.
+  if (n == 0) return;
   switch (t) {
     case DType::f32:
       std::memcpy(dst, src, n * 4);

@@ -142,6 +142,24 @@ void expect_llama_cpp_layout(const GgufFile& f, size_t file_size) {
   EXPECT_EQ(f.data_offset() + expected, file_size);
 }
 
+// A tensor with a zero in its shape holds no data and reads as no values (fuzz/fuzz_gguf.cpp found
+// memcpy called with a null destination for it: undefined behaviour, reported by
+// scripts/test.sh --sanitize).
+TEST(Gguf, ZeroElementTensorReadsAsNoValues) {
+  auto dir = test::temp_dir("gguf");
+  const std::string p = path_join(dir, "zero.gguf");
+  std::vector<float> a = {1.5f, -2};
+  for (GgmlType type : {GgmlType::f32, GgmlType::f16, GgmlType::bf16}) {
+    SCOPED_TRACE(ggml_type_name(type));
+    write_gguf(p, {{"general.architecture", GgufValue::of_string("llama")}},
+               {{"empty", type, {4, 0}, nullptr, 0}, {"a", GgmlType::f32, {2}, a.data(), 8}});
+    GgufFile f(p);
+    EXPECT_EQ(f.get_tensor("empty").numel(), 0u);
+    EXPECT_TRUE(f.read_f32("empty").empty());
+    EXPECT_EQ(f.read_f32("a"), a);
+  }
+}
+
 TEST(Gguf, WriterPacksTensorsLikeLlamaCpp) {
   auto dir = test::temp_dir("gguf");
   for (uint32_t align : {32u, 64u, 8u}) {

@@ -91,6 +91,19 @@ TEST(Safetensors, AShapeWhoseSizeOverflowsIsRefused) {
   expect_error(p, "more elements than a file can hold");
 }
 
+// A tensor with a zero in its shape reads as no values, in every float dtype.
+TEST(Safetensors, ZeroElementTensorReadsAsNoValues) {
+  auto dir = test::temp_dir("st");
+  for (const char* dtype : {"F32", "F16", "BF16", "F64"}) {
+    SCOPED_TRACE(dtype);
+    SafetensorsFile f(write_raw(dir, std::string(R"({"e":{"dtype":")") + dtype +
+                                        R"(","shape":[0,3],"data_offsets":[0,0]}})",
+                                0));
+    EXPECT_EQ(f.get("e").numel(), 0);
+    EXPECT_TRUE(f.read_f32("e").empty());
+  }
+}
+
 TEST(Safetensors, BadJsonAndDtype) {
   auto dir = test::temp_dir("st");
   expect_error(write_raw(dir, "{not json", 0), "not valid JSON");
