@@ -17,10 +17,11 @@ supp=$root/scripts/sanitize
 build=build-fuzz
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# Without OpenMP: clang's would be libomp beside libtorch's libgomp; the parsers need no threads.
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGETUNE_CUDA=OFF -DEDGETUNE_FUZZ=ON \
     -DEDGETUNE_TESTS=OFF -DEDGETUNE_BENCH=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    "${launcher[@]}" >/dev/null
+    -DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=TRUE "${launcher[@]}" >/dev/null
 fi
 cmake --build "$build" -j "${JOBS:-2}" --target fuzz_all
 
