@@ -94,12 +94,6 @@ else
   [ "$n" -eq "$(wc -l < "$apt_dir/closure.txt")" ] ||
     { echo "build-aarch64: unpacked $n of $(wc -l < "$apt_dir/closure.txt") packages" >&2; exit 1; }
   stamp "unpacked $n packages"
-  # What update-alternatives does in libopenblas0-pthread's postinst.
-  lib=$SYSROOT/usr/lib/aarch64-linux-gnu
-  for so in libblas.so.3 liblapack.so.3; do
-    [ -e "$lib/openblas-pthread/$so" ] || { echo "build-aarch64: $lib/openblas-pthread/$so missing" >&2; exit 1; }
-    ln -sfn "openblas-pthread/$so" "$lib/$so"
-  done
   # Absolute symlinks inside packages would point into the host: point them into the sysroot.
   find "$SYSROOT/usr" "$SYSROOT/lib" -type l -lname '/*' 2>/dev/null | while read -r l; do
     target=$(readlink "$l")
@@ -108,6 +102,14 @@ else
   echo "$want" > "$done_file"
   stamp "sysroot ready"
 fi
+
+# What update-alternatives does in libopenblas0-pthread's postinst (libtorch links libblas.so.3 and
+# liblapack.so.3, which need libopenblas.so.0 beside them).
+lib=$SYSROOT/usr/lib/aarch64-linux-gnu
+for so in libblas.so.3 liblapack.so.3 libopenblas.so.0; do
+  [ -e "$lib/openblas-pthread/$so" ] || { echo "build-aarch64: $lib/openblas-pthread/$so missing" >&2; exit 1; }
+  ln -sfn "openblas-pthread/$so" "$lib/$so"
+done
 
 # --- 3. build ------------------------------------------------------------------------------------
 launcher=()
