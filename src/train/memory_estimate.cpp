@@ -44,7 +44,8 @@ constexpr double kCudaWorkspace = 72 * kMiB;
 
 bool is_cuda(MemoryDevice d) { return d != MemoryDevice::cpu; }
 
-// The CUDA path's attention: the varlen flash kernel (model::uses_varlen_attention), else the
+// The CUDA path's attention: the fused kernels of ops/varlen_attention (cuDNN on rows of one
+// sequence, FlashAttention-2's varlen kernel on packed rows; model::uses_varlen_attention), else the
 // explicit path (Gemma 2's softcapping, float32 compute).
 bool flash(const MemoryShape& s) {
   const model::ModelConfig& c = s.config;
@@ -101,9 +102,9 @@ LayerSaved explicit_layer_saved(const MemoryShape& s, bool last) {
 
 // The flash layer (decoder_layer.cpp self_attention_varlen, the CUDA path in bfloat16):
 //   q|k|v run as one fused LoRA linear (saving n1 and z), RoPE writes fresh q and k and copies v
-//   (saving nothing per token), the flash kernel keeps q, k, v, its output and the float32
-//   log-sum-exp per head; o_proj reads the output in place; the MLP as above. With q/k norms the
-//   three projections run one by one and the norms keep q and k before RoPE.
+//   (saving nothing per token), the fused attention (cuDNN or flash) keeps q, k, v, its output and
+//   the float32 log-sum-exp per head; o_proj reads the output in place; the MLP as above. With
+//   q/k norms the three projections run one by one and the norms keep q and k before RoPE.
 LayerSaved flash_layer_saved(const MemoryShape& s) {
   const model::ModelConfig& c = s.config;
   const double dt = s.dtype_bytes, H = static_cast<double>(c.hidden_size), I = static_cast<double>(c.intermediate_size);
@@ -224,11 +225,10 @@ MemoryEstimate estimate_memory(const MemoryShape& s, const MemorySettings& m) {
   auto saved_bytes = [&](const LayerSaved& l, double queries) { return l.all * tokens + l.query * queries; };
   const LayerSaved mid = fl ? flash_layer_saved(s) : explicit_layer_saved(s, false);
   const double full_layer = saved_bytes(mid, tokens);
-  // The last layer: on the flash path it runs whole when most positions are read
-  // (causal_lm_loss.cpp), else only its query side at the loss positions (explicit attention).
+  // The last layer: on the flash path it runs whole and the loss positions are gathered after it
+  // (causal_lm_loss.cpp); the explicit path runs only its query side at the loss positions.
   double last_layer = full_layer;
-  if (!fl || 2 * targets <= tokens)
-    last_layer = saved_bytes(explicit_layer_saved(s, true), targets);
+  if (!fl) last_layer = saved_bytes(explicit_layer_saved(s, true), targets);
   double saved = 0;
   if (grad_layers == 1) {
     saved = last_layer;
