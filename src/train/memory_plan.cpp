@@ -302,8 +302,15 @@ void apply_memory_budget(TrainSession& session, const Plan* plan) {
   const MemoryChoice c = fit_memory_budget(shape, wanted, r.train.cut_cache, r.train.memory_budget);
   const bool same = c.settings.batch_size == r.train.batch_size && c.settings.grad_accum == r.train.grad_accum &&
                     c.settings.grad_checkpoint == r.train.grad_checkpoint && c.settings.cut_cache == wanted.cut_cache;
-  log_info("memory budget ", r.train.memory_budget, " MiB (", memory_device_name(shape.device), ", ", shape.what,
-           "): ", c.reason, same ? "; the recipe's settings fit as they are" : "");
+  // The session is fitted before planning (plan == nullptr) and again for the plan: the second
+  // time only a change is news.
+  const std::string line = cat("memory budget ", r.train.memory_budget, " MiB (", memory_device_name(shape.device),
+                               ", ", shape.what, "): ", c.reason,
+                               same && !plan ? "; the recipe's settings fit as they are" : "");
+  if (!plan || !same)
+    log_info(line);
+  else
+    log_debug(line);
   log_debug("memory estimate:\n", format_estimate(shape, c.estimate));
   r.train.batch_size = c.settings.batch_size;
   r.train.grad_accum = c.settings.grad_accum;

@@ -13,7 +13,7 @@
 //                 gradient checkpointing: the first layer above the cut and the last whole, the
 //                 others only their input, plus one recomputed layer); the explicit attention of
 //                 the CPU path keeps the float32 probabilities, [heads, T] per token, the GPU's
-//                 varlen flash kernel only its output and log-sum-exp
+//                 fused attention (cuDNN, flash) only its output and log-sum-exp
 //   cross_entropy the final hidden states at the loss positions and their gradient
 //   transient     the larger of the chunked cross-entropy's chunk of logits (forward) and one
 //                 layer's backward working set with a dequantized NF4 weight group
@@ -118,8 +118,9 @@ MemoryShape recipe_memory_shape(const Recipe& recipe);
 void check_memory_budget(const Recipe& recipe);
 
 // With train.memory_budget > 0: fits the session's train settings (batch_size, grad_accum,
-// grad_checkpoint, cut_cache) to the budget for `plan` and logs what it chose and why; throws
-// when nothing fits. Does nothing when the budget is 0.
+// grad_checkpoint, cut_cache) to the budget for `plan` and logs what it chose and why (with a
+// plan, only when that changes the settings); throws when nothing fits. Does nothing when the
+// budget is 0.
 void apply_memory_budget(TrainSession& session, const Plan* plan);
 
 // `edgetune plan --memory`: the estimate at the recipe's settings, every candidate, and the choice
