@@ -193,6 +193,14 @@ class Suite:
         self.checks.append((ok, what))
         print(("PASS " if ok else "FAIL ") + what, flush=True)
 
+    def out_of_time(self, tag):
+        """True (and noted) when --deadline has passed: the run is skipped."""
+        if self.a.deadline and time.time() > self.a.deadline:
+            self.notes.append(f"{tag}: skipped, out of time (--deadline)")
+            print(f"SKIP {tag}: out of time", flush=True)
+            return True
+        return False
+
     def data(self, seq):
         path = os.path.join(self.work, f"conversations-{seq}.jsonl")
         if not os.path.exists(path):
@@ -204,6 +212,8 @@ class Suite:
                            os.path.join(self.work, f"{tag}.plan.log"), 600)
         if code != 0:
             return None
+        with open(os.path.join(self.work, f"{tag}.plan.json"), "w") as f:
+            f.write(out)
         try:
             return json.loads(out)
         except json.JSONDecodeError:
@@ -230,6 +240,8 @@ class Suite:
     def estimate_rows(self):
         for shape, seq, batch, accum, ckpt in SUITES[self.a.suite]:
             tag = f"{shape}-{seq}-b{batch}x{accum}-{'ckpt' if ckpt else 'nockpt'}"
+            if self.out_of_time(tag):
+                continue
             recipe, out_dir = self.recipe(shape, seq, batch, accum, ckpt, 0, tag)
             est = self.estimate(recipe, tag)
             if est is None:
@@ -249,6 +261,8 @@ class Suite:
     def budget_runs(self):
         for shape, seq, rows, budget in BUDGETS[self.a.suite]:
             tag = f"{shape}-{seq}-budget{budget}"
+            if self.out_of_time(tag):
+                continue
             recipe, out_dir = self.recipe(shape, seq, rows, 1, False, budget, tag)
             est = self.estimate(recipe, tag)
             choice = est.get("choice") if est else None
@@ -272,8 +286,12 @@ class Suite:
                 self.check("memory budget" in log_text, f"{tag}: the trainer logged its choice")
 
     def impossible(self):
+        if self.a.suite not in IMPOSSIBLE:
+            return
         shape, seq, rows, budget = IMPOSSIBLE[self.a.suite]
         tag = f"{shape}-{seq}-impossible{budget}"
+        if self.out_of_time(tag):
+            return
         recipe, out_dir = self.recipe(shape, seq, rows, 1, False, budget, tag)
         code, _, _, _, log = self.train(recipe, out_dir, tag)
         text = open(log).read()
@@ -335,8 +353,12 @@ def main():
     p.add_argument("--out", default="out/memory_budget")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--timeout", type=int, default=1800)
+    p.add_argument("--timeout", type=int, default=1800, help="seconds one training run may take")
+    p.add_argument("--deadline", type=float, default=0,
+                   help="seconds from now after which no further run starts (0: none)")
     p.add_argument("--only", default="", help="comma-separated shapes to run (default: all of the suite)")
+    p.add_argument("--budget-only", action="store_true",
+                   help="only the runs under a budget and the refusal (no estimate-vs-peak rows)")
     p.add_argument("--splice", help="RESULTS.md to put the table into")
     p.add_argument("--command", default="")
     a = p.parse_args()
@@ -347,10 +369,15 @@ def main():
         keep = set(a.only.split(","))
         SUITES[a.suite] = [r for r in SUITES[a.suite] if r[0] in keep]
         BUDGETS[a.suite] = [r for r in BUDGETS[a.suite] if r[0] in keep]
+        if IMPOSSIBLE[a.suite][0] not in keep:
+            del IMPOSSIBLE[a.suite]
+    a.deadline = time.time() + a.deadline if a.deadline else 0
     s = Suite(a)
-    s.estimate_rows()
+    # The budget runs and the refusal first: under --deadline they are the ones that must run.
     s.budget_runs()
     s.impossible()
+    if not a.budget_only:
+        s.estimate_rows()
     block = s.table()
     print(block)
     with open(os.path.join(s.work, "table.md"), "w") as f:

@@ -10,7 +10,8 @@
 #
 # On the GPU machine, from the repository root (the packages of ../shared/device/prepare.sh in
 # .device/, ../shared beside the checkout or in .device/shared):
-#   bash bench/memory_budget.sh                  # builds build-cuda/edgetune, about 15 min of runs
+#   bash bench/memory_budget.sh                  # builds build-cuda/edgetune, every shape of the suite
+# (scripts/device_memory_budget.sh: the Qwen and Llama shapes in one call of under 8 minutes)
 # On a CPU machine (2 cores: about 40 min, the Qwen shape's runs dominate):
 #   bash bench/memory_budget.sh --cpu
 # Options: --only "qwen llama" (shapes), --steps N (default 3), --no-build.
