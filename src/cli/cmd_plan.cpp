@@ -2,6 +2,9 @@
 // recipe's model and data and prints, on stdout, one row per target matrix (importance, cost,
 // score, assignment) and the totals against all-matrix LoRA; writes plan.json for
 // `adapters.plan`.
+// `edgetune plan --memory RECIPE [--json]`: the peak-memory estimate of training the recipe (a
+// table per component, every setting with the same effective batch, and the choice under
+// train.memory_budget), from config.json, the tokenizer and the data alone (no weights loaded).
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -13,7 +16,9 @@
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
 #include "edgetune/core/writable.h"
+#include "edgetune/core/error.h"
 #include "edgetune/train/gradcut_calibration.h"
+#include "edgetune/train/memory_plan.h"
 #include "edgetune/train/trainer.h"
 #include "recipe_args.h"
 
@@ -24,6 +29,8 @@ namespace {
 struct PlanArgs {
   RecipeArgs recipe;
   std::string output;
+  bool memory = false;
+  bool json = false;
 };
 
 // 1234567 -> "1.23M" (k, M, G, T).
@@ -85,7 +92,18 @@ void print_table(const Plan& p) {
               t.at("calibration").at("prune_events").get<int>());
 }
 
+void run_memory(const PlanArgs& a) {
+  const MemoryReport r = memory_report(a.recipe.resolve());
+  if (a.json)
+    std::printf("%s\n", memory_report_json(r).dump(2).c_str());
+  else
+    std::printf("%s", format_memory_report(r).c_str());
+  std::fflush(stdout);
+}
+
 void run_plan(const PlanArgs& a) {
+  if (a.memory) return run_memory(a);
+  if (a.json) fail("plan", "--json goes with --memory (the plan itself is written as plan.json)");
   Recipe recipe = a.recipe.resolve();
   // Where plan.json goes is checked before the calibration runs; into output.dir, under its lock.
   std::unique_ptr<DirLock> lock;
@@ -114,6 +132,10 @@ void add_plan_command(CLI::App& app) {
   auto a = std::make_shared<PlanArgs>();
   add_recipe_args(cmd, a->recipe, /*required=*/true);
   cmd->add_option("-o,--output", a->output, "plan.json to write (default: <output.dir>/plan.json)");
+  cmd->add_flag("--memory", a->memory,
+                "print the peak-memory estimate of training the recipe instead of planning (per component, every "
+                "micro-batch / checkpointing / cut-cache setting, the choice under train.memory_budget)");
+  cmd->add_flag("--json", a->json, "with --memory: the estimate as JSON");
   cmd->callback([a] { run_plan(*a); });
 }
 

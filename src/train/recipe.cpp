@@ -78,6 +78,7 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"train.cut_cache", "keep every training conversation's hidden states at the cut layer (computed once), so later epochs run no layer below the cut; auto: when the plan has a cut and the cache fits in train.cut_cache_max_mb", &r.train.cut_cache, {"auto", "on", "off"}},
       {"train.kernels", "fast: the fused CPU and CUDA kernels; reference: the same ops as plain libtorch ops (slower; for checking the fast path)", &r.train.kernels, {"fast", "reference"}},
       {"train.cut_cache_max_mb", "train.cut_cache auto: the largest cache (MB, on the training device)", &r.train.cut_cache_max_mb, {}},
+      {"train.memory_budget", "MiB the run's peak memory must fit in (0: off): before training, the trainer estimates the peak and chooses train.batch_size and grad_accum (keeping their product), grad_checkpoint and cut_cache to fit, or refuses naming the smallest budget that would fit; the CUDA allocator's peak on a GPU, the resident set on the CPU, both together on unified-memory devices (Jetson). `edgetune plan --memory` prints the estimate", &r.train.memory_budget, {}},
       {"output.dir", "run folder: recipe.resolved.yaml, metrics.jsonl, plan.json, patch.safetensors, peft/, checkpoints/", &r.output.dir, {}, true},
       {"output.export_peft", "export a PEFT adapter to output.dir/peft at the end", &r.output.export_peft, {}},
       {"output.keep_checkpoints", "how many checkpoints to keep", &r.output.keep_checkpoints, {}},
@@ -323,6 +324,7 @@ void validate_recipe(const Recipe& r) {
   positive("train.log_every", r.train.log_every);
   non_negative("train.threads", r.train.threads);
   non_negative("train.cut_cache_max_mb", r.train.cut_cache_max_mb);
+  non_negative("train.memory_budget", r.train.memory_budget);
   positive("data.max_seq_len", r.data.max_seq_len);
   positive("adapters.rank", r.adapters.rank);
   positive("adapters.alpha", r.adapters.alpha);

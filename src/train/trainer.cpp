@@ -29,6 +29,7 @@
 #include "edgetune/model/model_files.h"
 #include "edgetune/train/causal_lm_loss.h"
 #include "edgetune/train/checkpoint.h"
+#include "edgetune/train/memory_plan.h"
 #include "edgetune/train/metrics.h"
 
 namespace et {
@@ -109,6 +110,7 @@ TrainSession open_session(const Recipe& recipe) {
   s.full = recipe.adapters.policy == "full";
   if (s.full && recipe.quant.backbone == "nf4")
     fail("train", "adapters.policy full trains every weight; it needs quant.backbone: none");
+  check_memory_budget(recipe);  // a budget nothing fits is refused before the weights load
   lo.quantize_nf4 = recipe.quant.backbone == "nf4";
   lo.init_random = recipe.model.init == "random";
   lo.init_seed = static_cast<uint64_t>(recipe.train.seed);
@@ -123,6 +125,7 @@ TrainSession open_session(const Recipe& recipe) {
   if (recipe.data.train.empty()) fail("train", "data.train is not set (a JSONL file of trajectories)");
   s.train_examples = tokenize_file(s, recipe.data.train, 0);
   if (!recipe.data.eval.empty()) s.eval_examples = tokenize_file(s, recipe.data.eval, recipe.data.eval_max_examples);
+  apply_memory_budget(s, nullptr);  // train.memory_budget: settings that fit, before any planning step runs
   return s;
 }
 
@@ -308,6 +311,7 @@ void end_bar_line() {
 }  // namespace
 
 TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) {
+  apply_memory_budget(s, s.full ? nullptr : &s.plan);  // again with the plan's cut
   const Recipe& R = s.recipe;
   const std::string dir = R.output.dir;
   // One run writes into a folder at a time; what a killed run left half-written goes first.

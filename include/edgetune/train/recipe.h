@@ -45,6 +45,7 @@ struct TrainOptions {
   std::string cut_cache = "auto";  // auto | on | off: keep the hidden states at the cut layer
   int cut_cache_max_mb = 4096;     // auto: only when the cache fits in this many MB
   std::string kernels = "fast";    // fast | reference (ops::KernelPath)
+  int memory_budget = 0;           // MiB the run must fit in (0: off); see train/memory_plan.h
 };
 
 struct OutputOptions {

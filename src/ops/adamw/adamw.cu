@@ -64,8 +64,8 @@ __global__ void __launch_bounds__(kThreads) adamw_kernel(const int64_t* table, c
 void grad_norm(const int64_t* table, const int64_t* chunks, int64_t n_chunks, float* partials, float max_norm,
                float* out, cudaStream_t stream) {
   ET_CHECK(n_chunks >= 0 && n_chunks < (int64_t{1} << 31), "adamw", "bad chunk count ", n_chunks);
-  if (n_chunks > 0) sumsq_kernel<<<static_cast<unsigned>(n_chunks), kThreads, 0, stream>>>(table, chunks, partials);
-  finish_norm_kernel<<<1, 1024, 0, stream>>>(partials, n_chunks, max_norm, out);
+  if (n_chunks > 0) launch_kernel("sumsq_kernel", sumsq_kernel, static_cast<unsigned>(n_chunks), kThreads, 0, stream, table, chunks, partials);
+  launch_kernel("finish_norm_kernel", finish_norm_kernel, 1, 1024, 0, stream, partials, n_chunks, max_norm, out);
   check_launch("grad_norm");
 }
 
@@ -74,7 +74,7 @@ void adamw_update(const int64_t* table, const int64_t* chunks, int64_t n_chunks,
                   const float* grad_scale, cudaStream_t stream) {
   ET_CHECK(n_chunks >= 0 && n_chunks < (int64_t{1} << 31), "adamw", "bad chunk count ", n_chunks);
   if (n_chunks == 0) return;
-  adamw_kernel<<<static_cast<unsigned>(n_chunks), kThreads, 0, stream>>>(
+  launch_kernel("adamw_kernel", adamw_kernel, static_cast<unsigned>(n_chunks), kThreads, 0, stream,
       table, chunks, lr, beta1, beta2, eps, 1.f - lr * weight_decay, lr / bias_correction1, bias_correction2, grad_scale);
   check_launch("adamw");
 }

@@ -1,14 +1,18 @@
-// Helpers shared by the kernels in cuda/: error checks that throw et::Error with context,
-// element loads/stores that convert to and from float32, and a float32 block sum.
+// Helpers shared by the kernels of src/ops/: error checks that throw et::Error with context, the
+// launch that checks a kernel against the launch limits, element loads/stores that convert to and
+// from float32, and a float32 block sum.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "edgetune/core/error.h"
 #include "ops/common/elem_type_cuda.h"
+#include "ops/common/launch_limits_cuda.h"
 
 namespace et::cuda {
 
@@ -19,6 +23,15 @@ inline void check_cuda(cudaError_t e, const char* where, const char* what) {
 // After a launch: configuration errors surface here, asynchronous faults at the next sync.
 inline void check_launch(const char* where) {
   check_cuda(cudaGetLastError(), where, "kernel launch failed");
+}
+
+// kernel<<<grid, threads, smem, stream>>>(args...), after checking the kernel against the launch
+// limits when a profile is imposed (launch_limits_cuda.h); `name` names it in errors.
+template <class... P, class... A>
+inline void launch_kernel(const char* name, void (*kernel)(P...), dim3 grid, int threads, std::size_t smem,
+                          cudaStream_t stream, A&&... args) {
+  check_kernel_fits(reinterpret_cast<const void*>(kernel), threads, smem, name);
+  kernel<<<grid, static_cast<unsigned>(threads), smem, stream>>>(std::forward<A>(args)...);
 }
 
 __device__ __forceinline__ float to_f32(float v) { return v; }

@@ -87,9 +87,9 @@ void launch(void* z, int64_t rows, int64_t vocab, int64_t ld, const int64_t* tar
   T* p = static_cast<T*>(z);
   const bool vectorized = vocab % vec == 0 && ld % vec == 0 && aligned_to(z, 16);
   if (vectorized)
-    ce_rows_kernel<T, vec><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(p, vocab, ld, targets, cap, loss, want_grad);
+    launch_kernel("ce_rows_kernel", ce_rows_kernel<T, vec>, static_cast<unsigned>(rows), kThreads, 0, stream, p, vocab, ld, targets, cap, loss, want_grad);
   else
-    ce_rows_kernel<T, 1><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(p, vocab, ld, targets, cap, loss, want_grad);
+    launch_kernel("ce_rows_kernel", ce_rows_kernel<T, 1>, static_cast<unsigned>(rows), kThreads, 0, stream, p, vocab, ld, targets, cap, loss, want_grad);
 }
 
 }  // namespace

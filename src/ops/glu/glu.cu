@@ -103,9 +103,9 @@ __global__ void glu_bwd_packed_kernel(const T* __restrict__ dy, const T* __restr
   }
 }
 
-int64_t grid_for(int64_t items, int threads) {
-  return std::max<int64_t>(1, std::min<int64_t>((items + threads - 1) / threads, 132 * 16));
-}
+// Grid-stride kernels: two waves of the device's resident blocks (or of the imposed launch
+// limits', e.g. Orin's 16 SMs), not a fixed SM count.
+int64_t grid_for(int64_t items, int threads) { return grid_stride_blocks(items, threads); }
 
 template <class T>
 void forward_typed(const void* gate, const void* up, void* y, int64_t n, GluAct act, cudaStream_t s) {
@@ -117,11 +117,11 @@ void forward_typed(const void* gate, const void* up, void* y, int64_t n, GluAct 
   int64_t done = 0;
   if (aligned_to(gate, 16) && aligned_to(up, 16) && aligned_to(y, 16) && n >= V) {
     const int64_t nv = n / V;
-    glu_fwd_kernel<T, V><<<grid_for(nv, threads), threads, 0, s>>>(g, u, o, nv, act);
+    launch_kernel("glu_fwd_kernel", glu_fwd_kernel<T, V>, grid_for(nv, threads), threads, 0, s, g, u, o, nv, act);
     done = nv * V;
   }
   if (done < n)
-    glu_fwd_kernel<T, 1><<<grid_for(n - done, threads), threads, 0, s>>>(g + done, u + done, o + done,
+    launch_kernel("glu_fwd_kernel", glu_fwd_kernel<T, 1>, grid_for(n - done, threads), threads, 0, s, g + done, u + done, o + done,
                                                                           n - done, act);
   check_launch("glu_forward");
 }
@@ -141,11 +141,11 @@ void backward_typed(const void* dy, const void* gate, const void* up, void* dgat
   aligned = aligned && (!dgate || aligned_to(dgate, 16)) && (!dup || aligned_to(dup, 16));
   if (aligned && n >= V) {
     const int64_t nv = n / V;
-    glu_bwd_kernel<T, V><<<grid_for(nv, threads), threads, 0, s>>>(d, g, u, dg, du, nv, act);
+    launch_kernel("glu_bwd_kernel", glu_bwd_kernel<T, V>, grid_for(nv, threads), threads, 0, s, d, g, u, dg, du, nv, act);
     done = nv * V;
   }
   if (done < n)
-    glu_bwd_kernel<T, 1><<<grid_for(n - done, threads), threads, 0, s>>>(
+    launch_kernel("glu_bwd_kernel", glu_bwd_kernel<T, 1>, grid_for(n - done, threads), threads, 0, s,
         d + done, g + done, u + done, dg ? dg + done : nullptr, du ? du + done : nullptr, n - done, act);
   check_launch("glu_backward");
 }
@@ -157,10 +157,10 @@ void forward_packed_typed(const void* gu, void* y, int64_t rows, int64_t f, GluA
   const bool vec = f % V == 0 && aligned_to(gu, 16) && aligned_to(y, 16);
   const int64_t n = rows * f;
   if (vec)
-    glu_fwd_packed_kernel<T, V><<<grid_for(n / V, threads), threads, 0, s>>>(static_cast<const T*>(gu), static_cast<T*>(y),
+    launch_kernel("glu_fwd_packed_kernel", glu_fwd_packed_kernel<T, V>, grid_for(n / V, threads), threads, 0, s, static_cast<const T*>(gu), static_cast<T*>(y),
                                                                               n / V, f, act);
   else
-    glu_fwd_packed_kernel<T, 1><<<grid_for(n, threads), threads, 0, s>>>(static_cast<const T*>(gu), static_cast<T*>(y), n,
+    launch_kernel("glu_fwd_packed_kernel", glu_fwd_packed_kernel<T, 1>, grid_for(n, threads), threads, 0, s, static_cast<const T*>(gu), static_cast<T*>(y), n,
                                                                           f, act);
   check_launch("glu_forward_packed");
 }
@@ -176,9 +176,9 @@ void backward_packed_typed(const void* dy, const void* gu, void* dgu, int64_t ro
   auto* g = static_cast<const T*>(gu);
   auto* o = static_cast<T*>(dgu);
   if (vec)
-    glu_bwd_packed_kernel<T, V><<<grid_for(n / V, threads), threads, 0, s>>>(d, g, o, n / V, f, act);
+    launch_kernel("glu_bwd_packed_kernel", glu_bwd_packed_kernel<T, V>, grid_for(n / V, threads), threads, 0, s, d, g, o, n / V, f, act);
   else
-    glu_bwd_packed_kernel<T, 1><<<grid_for(n, threads), threads, 0, s>>>(d, g, o, n, f, act);
+    launch_kernel("glu_bwd_packed_kernel", glu_bwd_packed_kernel<T, 1>, grid_for(n, threads), threads, 0, s, d, g, o, n, f, act);
   check_launch("glu_backward_packed");
 }
 

@@ -99,7 +99,7 @@ void launch(const uint8_t* packed, const uint8_t* absmax_q, const float* absmax2
     const int64_t groups = numel / kGroup;
     if (groups > 0) {
       const int64_t blocks = (groups + threads - 1) / threads;
-      nf4_dequant_vec_kernel<OUT><<<blocks, threads, 0, stream>>>(packed, absmax_q, absmax2,
+      launch_kernel("nf4_dequant_vec_kernel", nf4_dequant_vec_kernel<OUT>, blocks, threads, 0, stream, packed, absmax_q, absmax2,
                                                                     code8, offset, groups, out);
       check_launch("nf4_dequantize");
     }
@@ -108,7 +108,7 @@ void launch(const uint8_t* packed, const uint8_t* absmax_q, const float* absmax2
   const int64_t rest = numel - done;
   if (rest > 0) {
     const int64_t blocks = (rest + threads - 1) / threads;
-    nf4_dequant_scalar_kernel<OUT><<<blocks, threads, 0, stream>>>(packed, absmax_q, absmax2,
+    launch_kernel("nf4_dequant_scalar_kernel", nf4_dequant_scalar_kernel<OUT>, blocks, threads, 0, stream, packed, absmax_q, absmax2,
                                                                      code8, offset, done, numel, out);
     check_launch("nf4_dequantize");
   }

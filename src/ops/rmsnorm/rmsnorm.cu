@@ -13,7 +13,7 @@
 // The rounding of xhat in the Llama forward is treated as the identity in the backward, as
 // autograd treats the dtype cast. Only x and the per-row r are needed from the forward.
 //
-// Layout: the forward runs one block per row. The backward runs P = min(rows, 512) blocks, block b
+// Layout: the forward runs one block per row. The backward runs P = min(rows, 512, 4 x SMs) blocks, block b
 // taking rows b, b+P, ...; each thread owns the same columns in every row, so it accumulates its
 // dweight partial sums in its own slots of workspace[b][:] without atomics; a second kernel adds
 // the P partial rows in a fixed order (deterministic). Rows whose length is a multiple of the
@@ -255,17 +255,17 @@ void forward_vec(const TX* x, const TW* w, TX* y, float* rstd, int64_t rows, int
   const int threads = threads_for(nv == 0 ? vecs : (vecs + nv - 1) / nv);
   // (nv * VEC <= 16 always holds for the nv chosen; `if constexpr` skips impossible kernels.)
   if (nv == 1)
-    rmsnorm_fwd_reg_kernel<TX, TW, VEC, 1><<<rows, threads, 0, stream>>>(x, w, y, rstd, cols, eps, offset, llama);
+    launch_kernel("rmsnorm_fwd_reg_kernel", rmsnorm_fwd_reg_kernel<TX, TW, VEC, 1>, rows, threads, 0, stream, x, w, y, rstd, cols, eps, offset, llama);
   else if constexpr (VEC * 2 <= 16) {
     if (nv == 2)
-      rmsnorm_fwd_reg_kernel<TX, TW, VEC, 2><<<rows, threads, 0, stream>>>(x, w, y, rstd, cols, eps, offset, llama);
+      launch_kernel("rmsnorm_fwd_reg_kernel", rmsnorm_fwd_reg_kernel<TX, TW, VEC, 2>, rows, threads, 0, stream, x, w, y, rstd, cols, eps, offset, llama);
     else if constexpr (VEC * 4 <= 16) {
       if (nv == 4)
-        rmsnorm_fwd_reg_kernel<TX, TW, VEC, 4><<<rows, threads, 0, stream>>>(x, w, y, rstd, cols, eps, offset, llama);
+        launch_kernel("rmsnorm_fwd_reg_kernel", rmsnorm_fwd_reg_kernel<TX, TW, VEC, 4>, rows, threads, 0, stream, x, w, y, rstd, cols, eps, offset, llama);
     }
   }
   if (nv == 0)
-    rmsnorm_fwd_kernel<TX, TW, VEC><<<rows, threads, 0, stream>>>(x, w, y, rstd, cols, eps, offset, llama);
+    launch_kernel("rmsnorm_fwd_kernel", rmsnorm_fwd_kernel<TX, TW, VEC>, rows, threads, 0, stream, x, w, y, rstd, cols, eps, offset, llama);
   check_launch("rmsnorm_forward");
 }
 
@@ -289,17 +289,17 @@ void backward_vec(const TX* dy, const TX* x, const TW* w, const float* rstd, TX*
   const int nv = regs_per_thread(vecs, VEC);
   const int threads = threads_for(nv == 0 ? vecs : (vecs + nv - 1) / nv);
   if (nv == 1)
-    rmsnorm_bwd_reg_kernel<TX, TW, VEC, 1><<<parts, threads, 0, stream>>>(dy, x, w, rstd, dx, partial, rows, cols, offset);
+    launch_kernel("rmsnorm_bwd_reg_kernel", rmsnorm_bwd_reg_kernel<TX, TW, VEC, 1>, parts, threads, 0, stream, dy, x, w, rstd, dx, partial, rows, cols, offset);
   else if constexpr (VEC * 2 <= 16) {
     if (nv == 2)
-      rmsnorm_bwd_reg_kernel<TX, TW, VEC, 2><<<parts, threads, 0, stream>>>(dy, x, w, rstd, dx, partial, rows, cols, offset);
+      launch_kernel("rmsnorm_bwd_reg_kernel", rmsnorm_bwd_reg_kernel<TX, TW, VEC, 2>, parts, threads, 0, stream, dy, x, w, rstd, dx, partial, rows, cols, offset);
     else if constexpr (VEC * 4 <= 16) {
       if (nv == 4)
-        rmsnorm_bwd_reg_kernel<TX, TW, VEC, 4><<<parts, threads, 0, stream>>>(dy, x, w, rstd, dx, partial, rows, cols, offset);
+        launch_kernel("rmsnorm_bwd_reg_kernel", rmsnorm_bwd_reg_kernel<TX, TW, VEC, 4>, parts, threads, 0, stream, dy, x, w, rstd, dx, partial, rows, cols, offset);
     }
   }
   if (nv == 0)
-    rmsnorm_bwd_kernel<TX, TW, VEC><<<parts, threads, 0, stream>>>(dy, x, w, rstd, dx, partial, rows, cols, offset);
+    launch_kernel("rmsnorm_bwd_kernel", rmsnorm_bwd_kernel<TX, TW, VEC>, parts, threads, 0, stream, dy, x, w, rstd, dx, partial, rows, cols, offset);
   check_launch("rmsnorm_backward");
 }
 
@@ -318,7 +318,7 @@ void backward_typed(const void* dy, const void* x, const void* w, const float* r
     backward_vec<TX, TW, 16 / sizeof(TX)>(dyp, xp, wp, rstd, dxp, partial, rows, cols, offset, stream);
   if (dw != nullptr) {
     const int t = 256;
-    reduce_partials_kernel<TW><<<(cols + t - 1) / t, t, 0, stream>>>(
+    launch_kernel("reduce_partials_kernel", reduce_partials_kernel<TW>, (cols + t - 1) / t, t, 0, stream,
         partial, rmsnorm_backward_partials(rows), cols, static_cast<TW*>(dw));
     check_launch("rmsnorm_backward (dweight reduction)");
   }
@@ -334,7 +334,11 @@ void check_args(const char* where, ElemType xt, ElemType wt, int64_t rows, int64
 
 }  // namespace
 
-int64_t rmsnorm_backward_partials(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(rows, 512)); }
+// At most 512 blocks, and 4 per SM (on the H200's 132 SMs: 512; on Orin's 16: 64).
+int64_t rmsnorm_backward_partials(int64_t rows) {
+  const int64_t per_device = int64_t{4} * launch_limits().sm_count;
+  return std::max<int64_t>(1, std::min<int64_t>({rows, 512, per_device}));
+}
 
 void rmsnorm_forward(const void* x, ElemType xt, const void* weight, ElemType wt, void* y,
                      float* rstd, int64_t rows, int64_t cols, float eps, float offset,

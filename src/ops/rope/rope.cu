@@ -35,7 +35,7 @@ void launch(const void* x, int64_t xs, void* y, int64_t ys, const int64_t* pos, 
   const int64_t work = n * half;
   const int threads = 256;
   const int64_t blocks = (work + threads - 1) / threads;
-  rope_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
+  launch_kernel("rope_kernel", rope_kernel<T>, static_cast<unsigned>(blocks), threads, 0, stream,
       static_cast<const T*>(x), xs, static_cast<T*>(y), ys, pos, inv_freq, n, heads, half, inverse ? -1.f : 1.f);
 }
 
