@@ -44,12 +44,16 @@ constexpr double kCudaWorkspace = 72 * kMiB;
 
 bool is_cuda(MemoryDevice d) { return d != MemoryDevice::cpu; }
 
-// The CUDA path's attention: the fused kernels of ops/varlen_attention (cuDNN on rows of one
-// sequence, FlashAttention-2's varlen kernel on packed rows; model::uses_varlen_attention), else the
-// explicit path (Gemma 2's softcapping, float32 compute).
+// The fused attention path (model::uses_varlen_attention on the fast kernel path): on CUDA in a
+// 16-bit dtype the kernels of ops/varlen_attention (cuDNN on rows of one sequence, FlashAttention-2's
+// varlen kernel on packed rows), on the CPU in float32 its CPU kernel (the probabilities recomputed
+// in the backward, nothing of size T x T kept); else the explicit path (Gemma 2's softcapping,
+// other dtypes).
 bool flash(const MemoryShape& s) {
   const model::ModelConfig& c = s.config;
-  return is_cuda(s.device) && s.dtype_bytes == 2 && c.attn_softcap <= 0 && c.head_dim % 8 == 0 && c.head_dim <= 256;
+  if (c.attn_softcap > 0) return false;
+  if (!is_cuda(s.device)) return s.dtype_bytes == 4;
+  return s.dtype_bytes == 2 && c.head_dim % 8 == 0 && c.head_dim <= 256;
 }
 
 double proj_params_per_layer(const model::ModelConfig& c) {
@@ -100,7 +104,8 @@ LayerSaved explicit_layer_saved(const MemoryShape& s, bool last) {
   return l;
 }
 
-// The flash layer (decoder_layer.cpp self_attention_varlen, the CUDA path in bfloat16):
+// The fused layer (decoder_layer.cpp self_attention_varlen: the CUDA path in bfloat16, the CPU's in
+// float32):
 //   q|k|v run as one fused LoRA linear (saving n1 and z), RoPE writes fresh q and k and copies v
 //   (saving nothing per token), the fused attention (cuDNN or flash) keeps q, k, v, its output and
 //   the float32 log-sum-exp per head; o_proj reads the output in place; the MLP as above. With
@@ -145,9 +150,10 @@ double layer_backward_per_token(const MemoryShape& s) {
 }
 
 // The dense copy of the largest projection group, dequantized just in time for a GEMM (NF4 only:
-// dense weights are used in place).
+// dense weights are used in place; the CPU's float32 path decodes NF4 inside its GEMM's panels,
+// ops/nf4_matmul, and keeps no dense copy).
 double dequant_transient(const MemoryShape& s) {
-  if (!s.nf4) return 0;
+  if (!s.nf4 || (!is_cuda(s.device) && s.dtype_bytes == 4)) return 0;
   const model::ModelConfig& c = s.config;
   const double H = static_cast<double>(c.hidden_size), I = static_cast<double>(c.intermediate_size);
   return s.dtype_bytes * std::max(2.0 * I * H, H * static_cast<double>(c.q_out() + 2 * c.kv_out()));
@@ -297,7 +303,7 @@ std::string format_estimate(const MemoryShape& s, const MemoryEstimate& e) {
           : cat("saved for the backward: ", e.settings.batch_size, " x ", s.row_tokens, " tokens in layers ",
                 std::max(0, s.cut_layer), "..", c.num_layers - 1,
                 e.settings.grad_checkpoint && grad_layers > 2 ? " (checkpointed: their inputs, one layer whole)" : "",
-                flash(s) ? ", flash attention" : ", explicit attention"));
+                flash(s) ? ", fused attention" : ", explicit attention"));
   row("cross_entropy", e.cross_entropy, "the targets' final hidden states and their gradient");
   row("transient", e.transient,
       e.transient_is_backward ? std::string("one layer's backward: gradients in flight") +
