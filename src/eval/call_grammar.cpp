@@ -229,6 +229,10 @@ CallGrammar::CallGrammar(CallSyntax syntax, const ojson& tools) : syntax_(syntax
   }
   set_bit(text_loop_, '\t');
   set_bit(text_loop_, '\r');
+  // At the start of the turn: blanks before the first word, then the word's own characters.
+  for (int b : {' ', '\t', '\r'}) set_bit(lead_blank_loop_, b);
+  for (int b = 0; b < 0x80; ++b)
+    if (is_letter(static_cast<uint8_t>(b)) || (b >= '0' && b <= '9') || b == '_' || b == '.') set_bit(lead_word_loop_, b);
   for (int b = 0x80; b < 0x100; ++b) {
     set_bit(text_loop_, b);
     set_bit(string_loop_, b);
@@ -243,7 +247,10 @@ CallState CallGrammar::start() const {
 
 const std::array<uint64_t, 4>* CallGrammar::self_loop_bytes(const CallState& s) const {
   if (s.utf8_need) return nullptr;
-  if (!s.in_call) return s.tag == 0 && s.line < 0 && s.lead == 2 ? &text_loop_ : nullptr;
+  if (!s.in_call) {
+    if (s.tag != 0 || s.line >= 0) return nullptr;
+    return s.lead == 2 ? &text_loop_ : s.lead == 1 ? &lead_word_loop_ : &lead_blank_loop_;
+  }
   if (s.depth == 0) return nullptr;
   const JsonFrame& f = s.frames[static_cast<size_t>(s.depth - 1)];
   return f.kind == JsonFrame::string && f.phase == 0 && f.flag == 0 ? &string_loop_ : nullptr;

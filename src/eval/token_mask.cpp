@@ -41,7 +41,8 @@ void ToolCallMask::mark(uint32_t node, bool own_only) {
     bits[static_cast<size_t>(t[i] >> 6)] |= 1ull << (t[i] & 63);
 }
 
-bool ToolCallMask::fits(size_t slot) {
+bool ToolCallMask::fits(size_t slot, int64_t extra) {
+  if (extra > 0) return grammar_->completion_length(stack_[slot]) + extra <= budget_;
   if (fits_[slot] < 0) fits_[slot] = grammar_->completion_length(stack_[slot]) <= budget_ ? 1 : 0;
   return fits_[slot] == 1;
 }
@@ -50,10 +51,17 @@ void ToolCallMask::walk(uint32_t node, size_t slot) {
   const TokenTrie::Node& n = trie_->nodes[node];
   const CallState& s = stack_[slot];
   const auto* loop = grammar_->self_loop_bytes(s);
-  if (loop && subset(n.below, *loop) && (n.utf8 || !has_high(n.below))) {
-    // Every token below ends in this same state.
-    if (fits(slot)) mark(node, false);
-    return;
+  if (loop && subset(n.below, *loop)) {
+    if (n.utf8 || !has_high(n.below)) {
+      // Every token below ends in this same state.
+      if (fits(slot)) mark(node, false);
+      return;
+    }
+    // Every token below ends in this state or inside a character (at most 3 bytes to go).
+    if (n.utf8_prefix && has_high(*loop) && fits(slot, 3)) {
+      mark(node, false);
+      return;
+    }
   }
   if (n.own_end > n.token_begin && fits(slot)) mark(node, true);
   for (uint32_t e = n.edge_begin; e < n.edge_end; ++e) {
@@ -70,6 +78,26 @@ void ToolCallMask::walk(uint32_t node, size_t slot) {
   }
 }
 
+void ToolCallMask::walk_loop(uint32_t node, const std::array<uint64_t, 4>& loop) {
+  const TokenTrie::Node& n = trie_->nodes[node];
+  for (uint32_t e = n.edge_begin; e < n.edge_end; ++e) {
+    const uint8_t byte = trie_->edge_byte[e];
+    const uint32_t child = trie_->edge_child[e];
+    const TokenTrie::Node& c = trie_->nodes[child];
+    const bool looping = ((loop[byte >> 6] >> (byte & 63)) & 1) != 0;
+    if (looping && subset(c.below, loop) && c.utf8_prefix) continue;  // all among the loop's tokens
+    if (looping && byte < 0x80) {
+      walk_loop(child, loop);  // the state is unchanged; this node's own tokens are marked
+      continue;
+    }
+    CallState& next = stack_[1];
+    copy_state(next, stack_[0]);
+    if (!grammar_->advance(next, byte)) continue;
+    fits_[1] = -1;
+    walk(child, 1);
+  }
+}
+
 void ToolCallMask::allowed(int64_t remaining, std::vector<uint64_t>& bits) {
   bits.assign(static_cast<size_t>((trie_->vocab + 63) / 64), 0);
   if (remaining <= 0) return;
@@ -77,7 +105,16 @@ void ToolCallMask::allowed(int64_t remaining, std::vector<uint64_t>& bits) {
   bits_ = &bits;
   copy_state(stack_[0], state_);
   std::fill(fits_.begin(), fits_.end(), -1);
-  walk(0, 0);
+  const auto* loop = grammar_->self_loop_bytes(state_);
+  // A state that loops (text, a string's body) with room to finish a character: most tokens stay
+  // in it, and they are known in advance.
+  if (loop && fits(0, 3)) {
+    const std::vector<uint64_t>& all = trie_->loop_tokens(*loop);
+    for (size_t w = 0; w < bits.size(); ++w) bits[w] |= all[w];
+    walk_loop(0, *loop);
+  } else {
+    walk(0, 0);
+  }
   bits_ = nullptr;
   if (CallGrammar::at_text(state_))
     for (int64_t id : stop_ids_)
@@ -89,10 +126,18 @@ void ToolCallMask::apply(std::vector<float>& logits, int64_t remaining) {
   const float neg = -std::numeric_limits<float>::infinity();
   const size_t n = logits.size(), v = static_cast<size_t>(trie_->vocab);
   bool any = false;
-  for (size_t i = 0; i < n; ++i) {
-    const bool ok = i < v && ((scratch_[i >> 6] >> (i & 63)) & 1);
-    if (!ok) logits[i] = neg;
-    any = any || ok;
+  // A word at a time: most words are all allowed or all refused.
+  for (size_t w = 0; w * 64 < n; ++w) {
+    const size_t begin = w * 64, end = std::min(n, begin + 64);
+    const uint64_t word = begin < v ? scratch_[w] : 0;
+    any = any || word != 0;
+    if (word == ~0ull && end - begin == 64) continue;
+    if (word == 0) {
+      std::fill(logits.begin() + static_cast<std::ptrdiff_t>(begin), logits.begin() + static_cast<std::ptrdiff_t>(end), neg);
+      continue;
+    }
+    for (size_t i = begin; i < end; ++i)
+      if (!((word >> (i - begin)) & 1)) logits[i] = neg;
   }
   if (!any) fail("token_mask", "no token may come next (", remaining, " tokens left", state_.in_call ? ", inside a call" : "", ")");
 }

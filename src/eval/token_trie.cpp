@@ -7,7 +7,9 @@ namespace et {
 
 namespace {
 
-bool valid_utf8(const std::string& s) {
+// Whether `s` is UTF-8 as the call grammar reads it (no overlong forms, surrogates or code points
+// above U+10FFFF); with `partial_end`, the last character may be incomplete.
+bool valid_utf8(const std::string& s, bool partial_end) {
   size_t i = 0;
   while (i < s.size()) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
@@ -20,7 +22,7 @@ bool valid_utf8(const std::string& s) {
     else return false;
     ++i;
     for (int k = 0; k < need; ++k, ++i) {
-      if (i >= s.size()) return false;
+      if (i >= s.size()) return partial_end;
       const unsigned char d = static_cast<unsigned char>(s[i]);
       if (d < lo || d > hi) return false;
       lo = 0x80, hi = 0xBF;
@@ -86,7 +88,10 @@ TokenTrie::TokenTrie(const TokenBytes& tb)
     }
     Node& n = nodes[index[static_cast<size_t>(top.old)]];
     n.token_end = static_cast<uint32_t>(tokens.size());
-    for (int32_t t : node.tokens) n.utf8 = n.utf8 && valid_utf8(tb.bytes[static_cast<size_t>(t)]);
+    for (int32_t t : node.tokens) {
+      n.utf8 = n.utf8 && valid_utf8(tb.bytes[static_cast<size_t>(t)], false);
+      n.utf8_prefix = n.utf8_prefix && valid_utf8(tb.bytes[static_cast<size_t>(t)], true);
+    }
     stack.pop_back();
   }
   // Edges, and the bytes and UTF-8 validity of each subtree (children have higher numbers).
@@ -110,6 +115,7 @@ TokenTrie::TokenTrie(const TokenBytes& tb)
       n.below[edge_byte[e] >> 6] |= 1ull << (edge_byte[e] & 63);
       for (size_t w = 0; w < 4; ++w) n.below[w] |= c.below[w];
       n.utf8 = n.utf8 && c.utf8;
+      n.utf8_prefix = n.utf8_prefix && c.utf8_prefix;
     }
   }
   big.assign(nodes.size(), -1);
@@ -121,6 +127,21 @@ TokenTrie::TokenTrie(const TokenBytes& tb)
     big[i] = static_cast<int32_t>(big_bits.size());
     big_bits.push_back(std::move(bits));
   }
+}
+
+const std::vector<uint64_t>& TokenTrie::loop_tokens(const std::array<uint64_t, 4>& loop) const {
+  std::lock_guard<std::mutex> lock(loop_mutex_);
+  auto it = loop_cache_.find(loop);
+  if (it != loop_cache_.end()) return it->second;
+  std::vector<uint64_t> out(static_cast<size_t>((vocab + 63) / 64), 0);
+  for (int32_t id = 0; id < vocab; ++id) {
+    const std::string& b = bytes[static_cast<size_t>(id)];
+    if (special[static_cast<size_t>(id)] || b.empty()) continue;
+    bool in = true;
+    for (unsigned char c : b) in = in && ((loop[c >> 6] >> (c & 63)) & 1);
+    if (in && valid_utf8(b, true)) out[static_cast<size_t>(id >> 6)] |= 1ull << (id & 63);
+  }
+  return loop_cache_.emplace(loop, std::move(out)).first->second;
 }
 
 }  // namespace et

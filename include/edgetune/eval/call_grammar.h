@@ -124,8 +124,9 @@ class CallGrammar {
   // In text, not inside a call or a character: the turn may end here.
   static bool at_text(const CallState& s) { return !s.in_call && s.utf8_need == 0; }
   // The bytes a state can leave unchanged by, when it has such a set (text outside any opening,
-  // a string's body): bit b of word b/64. nullptr otherwise. Bytes >= 0x80 are in it when they
-  // form whole characters (a separate check).
+  // the blanks and the first word at the start of a turn, a string's body): bit b of word b/64.
+  // nullptr otherwise. Bytes >= 0x80 are in it when they form whole characters (a separate check;
+  // a token that ends inside a character leaves the state waiting for the rest of it).
   const std::array<uint64_t, 4>* self_loop_bytes(const CallState& s) const;
 
   int64_t completion_length(const CallState& s) const;
@@ -160,7 +161,7 @@ class CallGrammar {
   size_t name_step_ = 0, args_step_ = 0;
   std::vector<int64_t> lits_from_;  // literal bytes of the program from each step on
   std::vector<int64_t> name_cost_;  // per name-trie node: the cheapest rest of a name and its arguments
-  std::array<uint64_t, 4> text_loop_{}, string_loop_{};
+  std::array<uint64_t, 4> text_loop_{}, string_loop_{}, lead_blank_loop_{}, lead_word_loop_{};
 };
 
 }  // namespace et

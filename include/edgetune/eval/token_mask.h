@@ -8,7 +8,9 @@
 // cutting a branch at the first byte the grammar refuses. Where the state can only loop (plain
 // text, the body of a string) and every byte below a node is one the state loops on, the whole
 // subtree is accepted without visiting it: in the common, permissive states the walk touches a
-// few hundred nodes instead of the whole vocabulary.
+// few hundred nodes instead of the whole vocabulary. Where the loop takes every byte >= 0x80, a
+// subtree of tokens that are valid UTF-8 but for an incomplete last character is accepted whole
+// too, when the budget has room for the up to 3 bytes that would complete the character.
 //
 // With a token budget (the tokens left, this one included) a token is allowed only when the call
 // it leaves open can still be completed in the tokens after it (at one byte per token at worst,
@@ -17,7 +19,9 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "edgetune/eval/call_grammar.h"
@@ -30,6 +34,7 @@ struct TokenTrie {
     uint32_t edge_begin = 0, edge_end = 0;                // into edge_byte / edge_child
     uint32_t token_begin = 0, own_end = 0, token_end = 0; // into tokens: own, then the subtree
     bool utf8 = true;                                     // every token below is valid UTF-8
+    bool utf8_prefix = true;                              // ... but for an incomplete last character
     std::array<uint64_t, 4> below{};                      // bytes on the edges below
   };
   std::vector<Node> nodes;  // nodes[0]: the root (the empty prefix)
@@ -47,6 +52,16 @@ struct TokenTrie {
   static constexpr uint32_t kBigSubtree = 256;
 
   explicit TokenTrie(const TokenBytes& token_bytes);
+
+  // The tokens whose every byte is in `loop` (bit b of word b/64) and that are valid UTF-8 but for
+  // an incomplete last character: what a state that loops on those bytes takes without changing
+  // (or, at most, waiting for the rest of a character). Computed once per set and kept
+  // (thread-safe); a mask at such a state starts from it.
+  const std::vector<uint64_t>& loop_tokens(const std::array<uint64_t, 4>& loop) const;
+
+ private:
+  mutable std::mutex loop_mutex_;
+  mutable std::map<std::array<uint64_t, 4>, std::vector<uint64_t>> loop_cache_;
 };
 
 class ToolCallMask {
@@ -71,7 +86,10 @@ class ToolCallMask {
   // stack_[slot] is the state after the node's bytes (states that only loop are shared by the
   // nodes below them, so slots grow only where the state changes).
   void walk(uint32_t node, size_t slot);
-  bool fits(size_t slot);
+  // At a root state that loops on `loop`, once its loop_tokens are marked: visits only what leaves
+  // the loop (the nodes on paths to other bytes).
+  void walk_loop(uint32_t node, const std::array<uint64_t, 4>& loop);
+  bool fits(size_t slot, int64_t extra = 0);
   void mark(uint32_t node, bool own_only);
 
   std::shared_ptr<const TokenTrie> trie_;
