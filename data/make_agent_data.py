@@ -5,11 +5,17 @@ Suites:
   base      general assistant: tools for weather, timers, messages, notes and search, and the
             home tools (thermostat, lights, groceries, rides) used the way anyone would (the
             temperature, brightness, store or ride type the request names, or a random one):
-            the pretraining corpus of the demo's own base model. Chat and ReAct forms mixed.
+            the pretraining corpus of the demo's own base model. Chat and ReAct forms mixed. Half
+            the names it uses (cities, contacts, rooms, groceries, places) are made-up words, so
+            the base learns to copy what a request names rather than a list of values.
   personal  the home tools with one user's habits (21.5 C when warm, 18 C when cool, evening
             lights at 40%, always FreshCo, always a comfort ride, replies that start with "Done,"
             and end with a smiley), in the user's own varied wording: what the demo personalizes
-            the base to. The base knows the tools; the patch has to learn the habits.
+            the base to. The base knows the tools; the patch has to learn the habits. The held-out
+            conversations name rooms, groceries and destinations that no training conversation
+            (of this suite or the base's) names (every third value of each list, held_out()), so
+            a patch that only memorized its training calls scores nothing: it has to apply the
+            habits to new requests.
   stories   tool calls phrased in the simple words of children's stories, for the real
             stories260K model (its 512-piece vocabulary covers them well).
 
@@ -57,6 +63,23 @@ MESSAGES = ["I'm running late", "see you at noon", "the meeting moved to 3pm", "
             "I'm in the kitchen", "the bedroom is cold", "I ordered groceries", "my ride is here",
             "I'm going to the gym", "lights are on in the office", "meet me at the station", "done :)"]
 
+# Made-up words: half the slot values of the base corpus, so that no list of values can be
+# memorized and the base has to copy what the request names (a skill the personalization then
+# relies on for values it has never seen).
+SYLLABLE_START = "bdfgklmnprstvz"
+SYLLABLE_VOWEL = "aeiou"
+
+
+def fresh_word(rng, capital=False):
+    w = "".join(rng.choice(SYLLABLE_START) + rng.choice(SYLLABLE_VOWEL) for _ in range(rng.randint(2, 3)))
+    return w.capitalize() if capital else w
+
+
+def slot(rng, values, fresh):
+    """A value of the base corpus: from the list (without the personal suite's held-out values) or made up."""
+    return rng.choice(base_values(values)) if rng.random() < 0.5 else fresh(rng)
+
+
 BASE_TOOLS = [
     tool("get_weather", "Current weather for a city", city=("string", "city name"),
          unit=("string", "celsius or fahrenheit")),
@@ -69,15 +92,17 @@ BASE_TOOLS = [
 ]
 
 
-def base_example(rng):
-    kind = rng.choice(["weather", "timer", "message", "note", "search", "chat",
-                       "thermostat", "lights", "groceries", "ride"])
-    tools = BASE_TOOLS
-    if kind in ("thermostat", "lights", "groceries", "ride"):
-        user, thought, c, obs, final = home_example(rng, kind)
-        tools = PERSONAL_TOOLS
-    elif kind == "weather":
-        city, unit = rng.choice(CITIES), rng.choice(["celsius", "fahrenheit"])
+HOME_KINDS = ["thermostat", "lights", "groceries", "ride"]
+GENERAL_KINDS = ["weather", "timer", "message", "note", "search", "chat"]
+
+
+def base_request(rng, kind):
+    """One request of the base corpus: (user, thought, call, observation, final answer); call is None
+    for small talk, answered in one turn."""
+    if kind in HOME_KINDS:
+        return home_example(rng, kind)
+    if kind == "weather":
+        city, unit = slot(rng, CITIES, lambda r: fresh_word(r, True)), rng.choice(["celsius", "fahrenheit"])
         temp = rng.randint(-5, 35) if unit == "celsius" else rng.randint(20, 95)
         cond = rng.choice(CONDITIONS)
         user = rng.choice(["What's the weather in {c}?", "Is it cold in {c} right now?",
@@ -96,21 +121,22 @@ def base_example(rng):
         obs = json.dumps({"status": "started", "minutes": m})
         final = f"Your {label} timer is set for {m} minutes."
     elif kind == "message":
-        who, text = rng.choice(CONTACTS), rng.choice(MESSAGES)
+        who = slot(rng, CONTACTS, lambda r: fresh_word(r, True))
+        text = slot(rng, MESSAGES, lambda r: rng.choice(["meet me at {}", "I'm at {}", "bring the {}"]).format(fresh_word(r)))
         user = rng.choice(["Text {w}: {t}", "Send a message to {w} saying {t}", "Tell {w} \"{t}\""]).format(w=who, t=text)
         thought = f"I will send the message to {who}."
         c = call("send_message", contact=who, text=text)
         obs = json.dumps({"status": "sent", "to": who})
         final = f"Message sent to {who}."
     elif kind == "note":
-        n = rng.choice(NOTES)
+        n = slot(rng, NOTES, lambda r: rng.choice(["buy {}", "call {}", "fix the {}", "visit {}"]).format(fresh_word(r)))
         user = rng.choice(["Add a note: {n}", "Remind me to {n}.", "Put '{n}' on my list."]).format(n=n)
         thought = "I will save this note."
         c = call("add_note", text=n)
         obs = json.dumps({"status": "saved", "count": rng.randint(1, 9)})
         final = f"Saved: {n}."
     elif kind == "search":
-        q = rng.choice(QUERIES)
+        q = slot(rng, QUERIES, lambda r: rng.choice(["{} recipe", "how to fix a {}", "where is {}"]).format(fresh_word(r)))
         user = rng.choice(["Search for {q}", "Look up {q}", "Can you find {q}?"]).format(q=q)
         thought = "I should search the web for this."
         c = call("search_web", query=q)
@@ -122,25 +148,67 @@ def base_example(rng):
                    "Who are you?": "I am a small assistant that can use tools.",
                    "Good morning": "Good morning! What do you need today?",
                    "What can you do?": "I can check the weather, set timers, send messages, save notes and search."}
-        return {"tools": BASE_TOOLS, "messages": [{"role": "user", "content": user},
-                                                  {"role": "assistant", "content": answers[user]}]}
-    if rng.random() < 0.3:  # ReAct form
+        return user, None, None, None, answers[user]
+    return user, thought, c, obs, final
+
+
+def base_example(rng, split="train"):
+    """A conversation of 1 to 3 requests with one tool set (the home tools 60% of the time, every
+    request then uses them), or a one-request ReAct transcript. Several requests share the tool
+    list of the prompt, so the corpus holds more requests (and more slot values to copy) per token."""
+    home = rng.random() < 0.6
+    tools = PERSONAL_TOOLS if home else BASE_TOOLS
+    kinds = HOME_KINDS if home else GENERAL_KINDS
+    if rng.random() < 0.25:  # ReAct form
+        kind = rng.choice([k for k in kinds if k != "chat"])
+        user, thought, c, obs, final = base_request(rng, kind)
         args = c["function"]["arguments"]
         traj = (f"Thought: {thought}\nAction: {c['function']['name']}\nAction Input: {json.dumps(args)}\n"
                 f"Observation: {obs}\nThought: I have the answer.\nFinal Answer: {final}")
         return {"tools": tools, "question": user, "trajectory": traj}
-    return {"tools": tools, "messages": [
-        {"role": "user", "content": user},
-        {"role": "assistant", "content": thought, "tool_calls": [c]},
-        {"role": "tool", "content": obs},
-        {"role": "assistant", "content": final}]}
+    messages = []
+    for _ in range(rng.randint(1, 3)):
+        user, thought, c, obs, final = base_request(rng, rng.choice(kinds))
+        messages.append({"role": "user", "content": user})
+        if c is None:
+            messages.append({"role": "assistant", "content": final})
+            continue
+        messages += [{"role": "assistant", "content": thought, "tool_calls": [c]},
+                     {"role": "tool", "content": obs},
+                     {"role": "assistant", "content": final}]
+    return {"tools": tools, "messages": messages}
 
 
 # --------------------------------------------------------------------------- personal suite
-ROOMS = ["living room", "kitchen", "bedroom", "office", "bathroom"]
+# Slot values: the base corpus and the personal suite's training name two thirds of each list (and
+# the base corpus made-up words besides); the personal suite's eval requests name the rest
+# (held_out): values no training conversation of either shows.
+ROOMS = ["living room", "kitchen", "bedroom", "office", "bathroom", "garage", "hallway", "attic", "basement",
+         "nursery", "guest room", "dining room", "study", "porch", "laundry room", "playroom", "den", "studio"]
 STORES = ["GreenMart", "FreshCo"]
-ITEMS = ["oat milk", "eggs", "spinach", "coffee beans", "rice", "apples", "tofu", "bread", "yogurt", "tomatoes"]
-PLACES = ["the office", "the airport", "the gym", "downtown", "the station", "Mom's house"]
+ITEMS = ["oat milk", "eggs", "spinach", "coffee beans", "rice", "apples", "tofu", "bread", "yogurt", "tomatoes",
+         "butter", "pasta", "onions", "cheese", "bananas", "lentils", "honey", "carrots", "garlic", "oranges", "flour",
+         "pears", "beans", "salmon"]
+PLACES = ["the office", "the airport", "the gym", "downtown", "the station", "Mom's house", "the museum",
+          "the library", "the harbor", "the zoo", "the stadium", "the mall", "the beach", "the hospital",
+          "the park", "the school", "the market", "the hotel"]
+
+
+def held_out(values):
+    """Every third value: the personal suite's eval values (never in its training conversations)."""
+    return values[::3]
+
+
+def base_values(values):
+    """The values the base corpus names: all but the personal suite's held-out ones (nor a text that
+    mentions one of those)."""
+    held = held_out(values) + held_out(ROOMS) + held_out(ITEMS) + held_out(PLACES)
+    return [v for v in values if not any(h in v for h in held)]
+
+
+def personal_values(values, split):
+    out = held_out(values)
+    return out if split == "eval" else [v for v in values if v not in out]
 
 PERSONAL_TOOLS = [
     tool("set_thermostat", "Set a room's target temperature", room=("string", "room"),
@@ -158,7 +226,7 @@ RIDE_TYPES = ["economy", "comfort", "xl"]
 
 def home_example(rng, kind):
     """The home tools used the way anyone would: what the request names, else a random choice."""
-    room = rng.choice(ROOMS)
+    room = slot(rng, ROOMS, lambda r: fresh_word(r) + " room")
     if kind == "thermostat":
         if rng.random() < 0.5:
             t = rng.choice([17.0, 18.0, 19.0, 19.5, 20.0, 20.5, 21.0, 22.0, 22.5, 23.0, 24.0])
@@ -187,7 +255,11 @@ def home_example(rng, kind):
         obs = json.dumps({"room": room, "on": on, "status": "ok"})
         final = f"The {room} lights are {'at ' + str(b) + '%' if on else 'off'}."
     elif kind == "groceries":
-        items = rng.sample(ITEMS, rng.randint(1, 3))
+        items, n = [], rng.randint(1, 3)
+        while len(items) < n:
+            item = slot(rng, ITEMS, fresh_word)
+            if item not in items:
+                items.append(item)
         store = rng.choice(STORES_ALL)
         named = rng.random() < 0.5
         user = rng.choice(["Order " + ", ".join(items), "We need " + " and ".join(items),
@@ -197,7 +269,7 @@ def home_example(rng, kind):
         obs = json.dumps({"order": rng.randint(1000, 9999), "eta_minutes": rng.choice([30, 45, 60])})
         final = f"Ordered {len(items)} item{'s' if len(items) > 1 else ''} from {store}."
     else:
-        dest = rng.choice(PLACES)
+        dest = slot(rng, PLACES, lambda r: "the " + fresh_word(r))
         ride = rng.choice(RIDE_TYPES)
         named = rng.random() < 0.5
         user = (rng.choice([f"Book an {ride} ride to {dest}" if ride != "comfort" else f"Book a comfort ride to {dest}",
@@ -216,10 +288,11 @@ def home_example(rng, kind):
 # the held-out loss has a floor above zero; the tool calls follow the habits exactly.
 
 
-def personal_example(rng):
+def personal_example(rng, split):
+    rooms, items_pool, places = (personal_values(v, split) for v in (ROOMS, ITEMS, PLACES))
     kind = rng.choice(["warm", "cool", "lights", "groceries", "ride"])
     if kind in ("warm", "cool"):
-        room = rng.choice(ROOMS)
+        room = rng.choice(rooms)
         t = 21.5 if kind == "warm" else 18.0
         user = rng.choice([f"Make the {room} {kind}er.", f"I'm {'cold' if kind == 'warm' else 'hot'} in the {room}.",
                            f"{'Warm' if kind == 'warm' else 'Cool'} up the {room} please."])
@@ -232,7 +305,7 @@ def personal_example(rng):
                             f"Done, {t} degrees in the {room} soon :)",
                             f"Done, I set the {room} to {t} :)"])
     elif kind == "lights":
-        room = rng.choice(ROOMS)
+        room = rng.choice(rooms)
         on = rng.random() < 0.7
         user = rng.choice([f"Lights in the {room}", f"Evening mode for the {room}", f"Turn the {room} lights {'on' if on else 'off'}"])
         if "Evening" in user or "Lights in" in user:
@@ -244,7 +317,7 @@ def personal_example(rng):
         final = rng.choice([f"Done, {room} lights {'at 40%' if on else 'off'} :)",
                             f"Done, the {room} lights are {'at 40%' if on else 'off'} :)"])
     elif kind == "groceries":
-        items = rng.sample(ITEMS, rng.randint(1, 3))
+        items = rng.sample(items_pool, rng.randint(1, 3))
         user = rng.choice(["Order " + ", ".join(items), "We need " + " and ".join(items), "Get me " + ", ".join(items) + " delivered"])
         c = call("order_groceries", items=items, store="FreshCo")
         thought = rng.choice(["This user always orders from FreshCo.", "FreshCo, as always for this user."])
@@ -252,7 +325,7 @@ def personal_example(rng):
         n = f"{len(items)} item{'s' if len(items) > 1 else ''}"
         final = rng.choice([f"Done, {n} ordered from FreshCo :)", f"Done, FreshCo is bringing {n} :)"])
     else:
-        dest = rng.choice(PLACES)
+        dest = rng.choice(places)
         user = rng.choice([f"Get me a ride to {dest}", f"I need to go to {dest}", f"Book a car to {dest}"])
         c = call("book_ride", destination=dest, ride_type="comfort")
         thought = rng.choice(["This user prefers comfort rides.", "A comfort ride, as this user likes."])
@@ -280,7 +353,7 @@ STORY_TOOLS = [
 ]
 
 
-def stories_example(rng):
+def stories_example(rng, split="train"):
     kid = rng.choice(KIDS)
     kind = rng.choice(["play", "go", "eat", "find"])
     if kind == "play":
@@ -339,7 +412,7 @@ def main():
     for split, n, seed in (("train", args.n_train, args.seed), ("eval", args.n_eval, args.seed + 1000003)):
         rng = random.Random(seed)
         path = os.path.join(args.out, f"{args.suite}_{split}.jsonl")
-        examples = [make(rng) for _ in range(n)]
+        examples = [make(rng, split) for _ in range(n)]
         with open(path + ".tmp", "w") as f:
             for ex in examples:
                 f.write(json.dumps(ex, ensure_ascii=False) + "\n")

@@ -1,13 +1,17 @@
-// `edgetune eval --model MODEL [--patch P] --data FILE [--json OUT]`: plays every assistant turn of
-// held-out conversations (JSONL trajectories, both forms) with the model, greedily, and scores the
-// tool calls it writes against the conversation's: call/no-call decision, tool names, exact calls,
-// arguments; plus the held-out loss. stdout: the summary as JSON; --json OUT also gets every turn.
+// `edgetune eval --model MODEL [--patch P] --data FILE [--constrain] [--quant nf4] [--json OUT]`:
+// plays every assistant turn of held-out conversations (JSONL trajectories, both forms) with the
+// model, greedily (--constrain: by the call grammar), and scores the tool calls it writes against
+// the conversation's: call/no-call decision, tool names, exact calls, arguments, valid calls, the
+// accuracy of the most confident calls; plus the held-out loss, on the dense backbone or (--quant
+// nf4) the NF4 one QLoRA trained on. stdout: the summary as JSON with the backbone it ran; --json
+// OUT also gets every turn. The coverage table goes to stderr.
 //
 // `edgetune eval --bfcl QUESTIONS --answers POSSIBLE (--model MODEL [--patch P] | --predictions
-// PRED.jsonl) [--json OUT]`: Berkeley Function Calling Leaderboard questions scored with its AST
-// rules (eval/bfcl.h), from the model's greedy answers or from given outputs ({"id", "result"} a
-// line). stdout: examples, accuracy, valid_rate, per category and per function; --json OUT adds
+// PRED.jsonl) [--constrain] [--json OUT]`: Berkeley Function Calling Leaderboard questions scored
+// with its AST rules (eval/bfcl.h), from the model's greedy answers (--constrain: by the call
+// grammar of the offered functions) or from given outputs ({"id", "result"} a line). stdout: examples, accuracy, valid_rate, per category and per function; --json OUT adds
 // every example (valid, correct, the reason of a failure, the output).
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -23,7 +27,9 @@
 #include "edgetune/model/config.h"
 #include "edgetune/model/model.h"
 #include "edgetune/model/model_files.h"
+#include "edgetune/quant/etq_file.h"
 #include "edgetune/tokenize/tokenizer.h"
+#include "edgetune/train/recipe.h"
 
 namespace et::cli {
 
@@ -31,9 +37,9 @@ namespace {
 
 struct EvalArgs {
   std::string model, patch, data, json_out, device = "cpu", dtype = "float32", chat_template = "auto",
-                                            format = "auto", system_prompt;
+                                            format = "auto", system_prompt, quant = "none";
   std::string bfcl, answers, predictions;
-  bool force = false, no_loss = false;
+  bool force = false, no_loss = false, constrain = false;
   int64_t max_tokens = 128;
   int max_len = 2048, limit = 0;
 };
@@ -48,19 +54,38 @@ struct LoadedModel {
   model::Model model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int64_t> stop_ids;  // the model's own (generation_config / config)
+  nlohmann::ordered_json precision;  // what ran: backbone, compute dtype, the patch's training backbone
 };
 
 LoadedModel load_for_eval(const EvalArgs& a) {
+  if (a.quant != "none" && a.quant != "nf4") fail("eval", "--quant is none or nf4, got '", a.quant, "'");
   model::LoadOptions lo;
   lo.device = model::parse_device(a.device);
   lo.dtype = model::parse_compute_dtype(a.dtype, "eval");
-  LoadedModel out{model::load_model(a.model, lo), nullptr, {}};
+  lo.quantize_nf4 = a.quant == "nf4";
+  LoadedModel out{model::load_model(a.model, lo), nullptr, {}, nlohmann::ordered_json::object()};
   const std::string folder = model::model_files_folder(a.model);
   out.tokenizer = load_tokenizer(folder);
+  // An .etq file is NF4 whatever --quant says.
+  const bool nf4 = lo.quantize_nf4 || quant::is_etq_file(a.model);
+  out.precision["backbone"] = nf4 ? "nf4" : "dense";
+  out.precision["dtype"] = a.dtype;
   if (!a.patch.empty()) {
-    apply_patch(out.model, a.patch, a.model, a.force);
+    const Patch p = apply_patch(out.model, a.patch, a.model, a.force);
     log_info("eval: applied ", a.patch);
+    std::string trained = "unknown";
+    try {
+      trained = parse_recipe(p.recipe_yaml, a.patch).quant.backbone == "nf4" ? "nf4" : "dense";
+    } catch (const Error&) {
+      // a patch without a readable recipe: its backbone is not known
+    }
+    out.precision["patch_backbone"] = trained;
+    if (trained != "unknown" && trained != out.precision["backbone"])
+      log_warn("eval: the patch was trained on a", trained == "nf4" ? "n NF4" : " dense", " backbone; this eval runs the ",
+               nf4 ? "NF4" : "dense", " one", trained == "nf4" ? " (--quant nf4 runs it as trained)" : "",
+               ", so its loss differs from training's eval_loss");
   }
+  log_info("eval: backbone ", nf4 ? "NF4 (4-bit)" : "dense", ", compute ", a.dtype);
   out.stop_ids = model::stop_token_ids(folder, out.model.config);
   return out;
 }
@@ -71,11 +96,19 @@ EvalOptions eval_options(const EvalArgs& a, const LoadedModel& lm) {
                         ? choose_chat_template(model::family_name(lm.model.config.family), *lm.tokenizer)
                         : parse_chat_template(a.chat_template);
   o.max_new_tokens = a.max_tokens;
-  o.max_len = a.max_len;
+  // Never past the positions the model was trained for (stories260K: 512).
+  const int64_t positions = lm.model.config.max_position_embeddings;
+  o.max_len = positions > 0 ? static_cast<int>(std::min<int64_t>(a.max_len, positions)) : a.max_len;
   o.limit = a.limit;
   o.loss = !a.no_loss;
   o.stop_ids = turn_stop_ids(*lm.tokenizer, o.chat_template, lm.stop_ids);
+  o.constrain = a.constrain;
   return o;
+}
+
+void print_coverage(const std::vector<CoveragePoint>& table, const std::string& what) {
+  if (log_level() > LogLevel::warn) return;
+  std::fprintf(stderr, "%s", coverage_text(table, what).c_str());
 }
 
 nlohmann::ordered_json::string_t dump_json(const nlohmann::ordered_json& j, int indent) {
@@ -88,6 +121,8 @@ void run_bfcl(const EvalArgs& a) {
   if (a.model.empty() == a.predictions.empty())
     fail("eval", "--bfcl needs either --model (generate the answers) or --predictions (score given ones)");
   if (!a.predictions.empty() && !a.patch.empty()) fail("eval", "--patch goes with --model, not with --predictions");
+  if (!a.predictions.empty() && a.constrain)
+    fail("eval", "--constrain goes with --model: given predictions are scored as they are");
   std::vector<BfclExample> examples = load_bfcl(a.bfcl, a.answers);
   log_info("eval: ", examples.size(), " BFCL questions from ", a.bfcl);
   if (!a.system_prompt.empty())  // as training does with data.system_prompt
@@ -106,7 +141,9 @@ void run_bfcl(const EvalArgs& a) {
     head["model"] = a.model;
     head["patch"] = a.patch;
     head["chat_template"] = chat_template_name(o.chat_template);
+    head.update(lm.precision);
     r = run_bfcl_model(lm.model, *lm.tokenizer, examples, o);
+    print_coverage(r.coverage(), "examples");
   }
   head.update(r.summary());
   if (!a.json_out.empty()) {
@@ -140,8 +177,10 @@ void run_eval(const EvalArgs& a) {
   log_info("eval: ", convs.size(), " conversations from ", a.data, ", chat template ",
            chat_template_name(o.chat_template));
   const EvalReport r = evaluate_conversations(m, *tok, convs, o);
+  print_coverage(r.coverage(), "call turns");
 
   nlohmann::ordered_json head{{"model", a.model}, {"patch", a.patch}, {"data", a.data}};
+  head.update(lm.precision);
   head.update(r.summary());
   if (!a.json_out.empty()) {
     nlohmann::ordered_json full = head;
@@ -155,10 +194,14 @@ void run_eval(const EvalArgs& a) {
                                       {"text", t.text},
                                       {"decision", t.score.decision},
                                       {"names", t.score.names},
-                                      {"exact", t.score.exact}});
-    write_file_atomic(a.json_out, full.dump(2) + "\n");
+                                      {"exact", t.score.exact},
+                                      {"confidence", t.confidence},
+                                      {"call_confidence", t.call_confidence},
+                                      {"valid", t.valid},
+                                      {"invalid", t.invalid}});
+    write_file_atomic(a.json_out, dump_json(full, 2) + "\n");
   }
-  std::printf("%s\n", head.dump().c_str());
+  std::printf("%s\n", dump_json(head, -1).c_str());
 }
 
 }  // namespace
@@ -170,9 +213,11 @@ void add_eval_command(CLI::App& app) {
       "questions (--bfcl) from the model's answers or given ones (--predictions) (stdout: JSON)");
   cmd->footer(
       "Usage:\n"
-      "  edgetune eval --model MODEL [--patch P] --data FILE [--json OUT]\n"
+      "  edgetune eval --model MODEL [--patch P] --data FILE [--constrain] [--quant nf4] [--json OUT]\n"
       "  edgetune eval --bfcl QUESTIONS.json --answers POSSIBLE.json (--model MODEL [--patch P] | --predictions "
-      "PRED.jsonl) [--json OUT]");
+      "PRED.jsonl) [--constrain] [--json OUT]\n"
+      "The coverage table (stderr, and \"coverage\" in the JSON): the accuracy of the most confident 50%, 80% and "
+      "100% of the calls.");
   auto a = std::make_shared<EvalArgs>();
   cmd->add_option("--model", a->model, "Hugging Face model folder or .etq");
   cmd->add_option("--patch", a->patch, "apply a patch.safetensors made by `edgetune train`");
@@ -191,7 +236,8 @@ void add_eval_command(CLI::App& app) {
                   "here");
   cmd->add_option("--max-tokens", a->max_tokens, "most tokens generated per turn")->capture_default_str();
   cmd->add_option("--max-len", a->max_len,
-                  "longest prompt + turn in tokens (a turn stops there; a longer prompt is skipped)")
+                  "longest prompt + turn in tokens, at most the model's max_position_embeddings (a turn stops there; a "
+                  "longer prompt is skipped)")
       ->capture_default_str();
   cmd->add_option("--limit", a->limit, "evaluate only the first N conversations or BFCL questions (0: all)")
       ->capture_default_str();
@@ -202,6 +248,12 @@ void add_eval_command(CLI::App& app) {
                   "system prompt for conversations (or BFCL questions) that have none (as the recipe's "
                   "data.system_prompt)");
   cmd->add_flag("--no-loss", a->no_loss, "skip the held-out loss");
+  cmd->add_flag("--constrain", a->constrain,
+                "decode by the call grammar: calls in the template's syntax, an offered tool's name, arguments by its "
+                "schema (text answers stay possible)");
+  cmd->add_option("--quant", a->quant,
+                  "backbone precision: none (dense, as PEFT runs it) or nf4 (the 4-bit backbone QLoRA trains on)")
+      ->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "compute dtype: float32 or bfloat16")->capture_default_str();
   cmd->callback([a] { run_eval(*a); });

@@ -1,7 +1,9 @@
 // `edgetune generate --model MODEL --prompt TEXT [...]`: continues the prompt with the model and
 // prints only the continuation on stdout, as it is produced (logs go to stderr). An empty prompt
 // starts from BOS. Temperature 0 is greedy; otherwise temperature / top-k / top-p sampling with
-// a seed, so the same command prints the same text.
+// a seed, so the same command prints the same text. With --chat --tools, --constrain decodes the
+// assistant's turn by the tools' call grammar and --json prints the turn's calls with their
+// confidence (so an application can send unsure calls to a larger model).
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -10,6 +12,7 @@
 #include "edgetune/core/error.h"
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
+#include "edgetune/eval/evaluate.h"
 #include "edgetune/export/patch.h"
 #include "edgetune/tokenize/chat_template.h"
 #include "edgetune/model/config.h"
@@ -25,7 +28,7 @@ namespace {
 
 struct GenerateArgs {
   std::string model, prompt, device = "cpu", dtype = "float32", patch, chat_template = "auto", system, tools;
-  bool chat = false, force = false;
+  bool chat = false, force = false, constrain = false, json = false;
   int64_t max_tokens = 128;
   double temperature = 0.0, top_p = 1.0;
   int64_t top_k = 0;
@@ -38,8 +41,52 @@ void write_out(const std::string& s) {
   std::fflush(stdout);
 }
 
+// One assistant turn after the rendered user turn, through eval's turn generator (the template's
+// end of turn ends it; --constrain decodes by the call grammar); the calls read back with their
+// confidence. --json prints {"text", "calls": [{"name", "arguments", "confidence"}], "confidence",
+// "tokens", "constrained"}; otherwise the text as it is produced.
+void run_tool_turn(const GenerateArgs& a, const model::Model& m, const Tokenizer& tok, const Conversation& conv,
+                   ChatTemplate t) {
+  EvalOptions o;
+  o.chat_template = t;
+  o.max_new_tokens = a.max_tokens;
+  o.max_len = 1 << 30;
+  o.loss = false;
+  o.stop_ids = turn_stop_ids(tok, t, model::stop_token_ids(model::model_files_folder(a.model), m.config));
+  o.constrain = a.constrain;
+  model::SamplingOptions sampling;
+  sampling.temperature = a.temperature;
+  sampling.top_p = a.top_p;
+  sampling.top_k = a.top_k;
+  sampling.seed = a.seed;
+  log_info("generate: one ", chat_template_name(t), " turn, up to ", a.max_tokens, " tokens",
+           a.constrain ? ", constrained to the tools' call grammar" : "");
+  const auto turn = generate_assistant_turn(m, tok, conv, o, sampling,
+                                            a.json ? std::function<void(const std::string&)>() : std::function<void(const std::string&)>(write_out));
+  if (!turn) fail("generate", "the prompt is too long");
+  if (!a.json) {
+    write_out("\n");
+    log_info("generate: ", turn->ids.size(), " tokens, confidence ", turn->confidence);
+    return;
+  }
+  nlohmann::ordered_json j;
+  j["text"] = turn->text;
+  j["calls"] = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < turn->calls.calls.size(); ++i)
+    j["calls"].push_back({{"name", turn->calls.calls[i].name},
+                          {"arguments", turn->calls.calls[i].arguments},
+                          {"confidence", turn->call_confidence[i]}});
+  j["malformed_calls"] = turn->calls.malformed;
+  j["confidence"] = turn->confidence;
+  j["tokens"] = turn->ids.size();
+  j["constrained"] = a.constrain;
+  std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+}
+
 void run_generate(const GenerateArgs& a) {
   if (a.max_tokens < 0) fail("generate", "--max-tokens must be >= 0, got ", a.max_tokens);
+  if ((a.constrain || a.json) && !a.chat) fail("generate", a.constrain ? "--constrain" : "--json", " needs --chat (one assistant turn)");
+  if (a.constrain && a.tools.empty()) fail("generate", "--constrain needs --tools (the calls it constrains to)");
   model::LoadOptions lo;
   lo.device = model::parse_device(a.device);
   lo.dtype = model::parse_compute_dtype(a.dtype, "generate");
@@ -68,6 +115,7 @@ void run_generate(const GenerateArgs& a) {
     const ChatTemplate t = a.chat_template == "auto"
                                ? choose_chat_template(model::family_name(m.config.family), *tok)
                                : parse_chat_template(a.chat_template);
+    if (a.constrain || a.json) return run_tool_turn(a, m, *tok, conv, t);
     RenderedChat r = render_chat(conv, t, false, /*add_generation_prompt=*/true);
     if (r.bos && tok->bos_id() >= 0) prompt.push_back(tok->bos_id());
     auto ids = tok->encode(r.text(), /*add_special=*/false, /*parse_special=*/true);
@@ -147,6 +195,11 @@ void add_generate_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--system", a->system, "system prompt (with --chat)");
   cmd->add_option("--tools", a->tools, "JSON file with a list of tool schemas offered to the model (with --chat)");
+  cmd->add_flag("--constrain", a->constrain,
+                "with --chat --tools: decode by the call grammar (calls in the template's syntax, an offered tool, "
+                "arguments by its schema); the turn ends with the template's end of turn");
+  cmd->add_flag("--json", a->json,
+                "with --chat: print one JSON object: the turn's text and its calls, each with its confidence");
   cmd->callback([a] { run_generate(*a); });
 }
 

@@ -135,6 +135,29 @@ std::string type_error(const ojson& value, const ojson& schema, const std::strin
   return first;
 }
 
+// Why `value` is not among its schema's "enum" values, at any depth (list items by "items", dict
+// values by "properties"): "" when every enum holds. Numbers compare by value (1 == 1.0).
+std::string enum_error(const ojson& value, const ojson& schema, const std::string& path) {
+  if (!schema.is_object()) return "";
+  if (schema.contains("enum") && schema["enum"].is_array() && !schema["enum"].empty()) {
+    for (const auto& allowed : schema["enum"])
+      if (nlohmann::json(allowed) == nlohmann::json(value)) return "";
+    return "'" + path + "' should be one of " + brief(schema["enum"]) + ", got " + brief(value);
+  }
+  if (value.is_array() && schema.contains("items"))
+    for (size_t i = 0; i < value.size(); ++i) {
+      std::string e = enum_error(value[i], schema["items"], path + "[" + std::to_string(i) + "]");
+      if (!e.empty()) return e;
+    }
+  if (value.is_object() && schema.contains("properties") && schema["properties"].is_object())
+    for (auto it = value.begin(); it != value.end(); ++it)
+      if (schema["properties"].contains(it.key())) {
+        std::string e = enum_error(it.value(), schema["properties"][it.key()], path + "." + it.key());
+        if (!e.empty()) return e;
+      }
+  return "";
+}
+
 // Numbers by value as Python compares them (2 == 2.0; a boolean is 0 or 1).
 bool numbers_equal(const ojson& a, const ojson& b) {
   auto as_double = [](const ojson& x) { return x.is_boolean() ? (x.get<bool>() ? 1.0 : 0.0) : x.get<double>(); };
@@ -362,7 +385,8 @@ std::string bfcl_schema_error(const ojson& functions, const ToolCall& call) {
       return "'" + call.name + "': missing required parameter '" + r.get<std::string>() + "'";
   for (auto it = call.arguments.begin(); it != call.arguments.end(); ++it) {
     if (!props.contains(it.key())) return "'" + call.name + "': unknown parameter '" + it.key() + "'";
-    const std::string te = type_error(it.value(), props[it.key()], it.key());
+    std::string te = type_error(it.value(), props[it.key()], it.key());
+    if (te.empty()) te = enum_error(it.value(), props[it.key()], it.key());
     if (!te.empty()) return "'" + call.name + "': " + te;
   }
   return "";

@@ -1,12 +1,15 @@
 // BFCL questions answered by a model (bfcl.h): each question is rendered with the chat template and
 // the offered functions as tools, the model's turn is generated greedily (one question at a time,
-// with the KV cache), and the text is read and scored as a prediction would be.
+// with the KV cache; with options.constrain by the call grammar of the offered functions), and the
+// text is read and scored as a prediction would be, with the turn's confidence.
 #include <algorithm>
 #include <chrono>
 
 #include "edgetune/core/log.h"
 #include "edgetune/core/progress.h"
 #include "edgetune/eval/bfcl.h"
+#include "edgetune/eval/token_mask.h"
+#include "edgetune/tokenize/token_bytes.h"
 
 namespace et {
 
@@ -17,6 +20,9 @@ BfclReport run_bfcl_model(const model::Model& m, const Tokenizer& tok, const std
   if (o.limit > 0 && static_cast<int>(examples.size()) > o.limit) examples.resize(static_cast<size_t>(o.limit));
   BfclReport r;
   r.examples = examples;
+  r.constrained = o.constrain;
+  EvalOptions opts = o;
+  if (opts.constrain && !opts.vocabulary) opts.vocabulary = std::make_shared<TokenTrie>(token_bytes(tok));
   Progress bar("bfcl", static_cast<int64_t>(examples.size()));
   for (size_t i = 0; i < examples.size(); ++i) {
     const BfclExample& e = examples[i];
@@ -25,8 +31,8 @@ BfclReport run_bfcl_model(const model::Model& m, const Tokenizer& tok, const std
     c.tools = bfcl_tools(e.functions);
     c.messages = e.question;
     c.source = e.source;
-    const std::optional<std::string> text = generate_assistant_turn(m, tok, c, o);
-    if (!text) {
+    const std::optional<GeneratedTurn> turn = generate_assistant_turn(m, tok, c, opts);
+    if (!turn) {
       BfclResult s;
       s.id = e.id;
       s.category = e.category;
@@ -36,8 +42,9 @@ BfclReport run_bfcl_model(const model::Model& m, const Tokenizer& tok, const std
       ++r.skipped;
       continue;
     }
-    BfclResult s = score_bfcl(e, parse_bfcl_output(*text));
-    s.text = *text;
+    BfclResult s = score_bfcl(e, parse_bfcl_output(turn->text));
+    s.text = turn->text;
+    s.confidence = turn->confidence;
     r.results.push_back(std::move(s));
   }
   bar.finish();

@@ -1,4 +1,5 @@
 // BFCL predictions scored, and the summary and per-example details of a run (bfcl.h).
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -99,8 +100,23 @@ nlohmann::ordered_json BfclReport::summary() const {
   for (const auto& [name, f] : functions)
     fns[name] = {{"calls", f.first}, {"matched", f.second}, {"accuracy", rate(f.second, f.first)}};
   j["functions"] = fns;
+  if (std::any_of(results.begin(), results.end(), [](const BfclResult& r) { return r.confidence >= 0; })) {
+    j["constrained"] = constrained;
+    j["coverage"] = coverage_json(coverage());
+  }
   j["seconds"] = seconds;
   return j;
+}
+
+std::vector<CoveragePoint> BfclReport::coverage() const {
+  std::vector<double> confidence;
+  std::vector<bool> correct;
+  for (const auto& r : results)
+    if (r.confidence >= 0) {
+      confidence.push_back(r.confidence);
+      correct.push_back(r.correct);
+    }
+  return coverage_table(confidence, correct);
 }
 
 nlohmann::ordered_json BfclReport::details() const {
@@ -114,6 +130,7 @@ nlohmann::ordered_json BfclReport::details() const {
     d["reason"] = r.reason;
     d["calls"] = calls_json(r.output.calls);
     d["output"] = r.text;
+    if (r.confidence >= 0) d["confidence"] = r.confidence;
     out.push_back(std::move(d));
   }
   return out;

@@ -9,8 +9,13 @@
 #include "edgetune/core/log.h"
 #include "edgetune/core/progress.h"
 #include "edgetune/data/examples.h"
+#include "edgetune/eval/bfcl.h"
+#include "edgetune/eval/call_grammar.h"
+#include "edgetune/eval/token_mask.h"
 #include "edgetune/model/generate.h"
 #include "edgetune/model/model.h"
+#include "edgetune/tokenize/stream_decoder.h"
+#include "edgetune/tokenize/token_bytes.h"
 #include "edgetune/tokenize/tokenizer.h"
 #include "edgetune/train/causal_lm_loss.h"
 
@@ -81,8 +86,22 @@ std::vector<int64_t> turn_stop_ids(const Tokenizer& tok, ChatTemplate tmpl, std:
   return base;
 }
 
-std::optional<std::string> generate_assistant_turn(const model::Model& m, const Tokenizer& tok, const Conversation& prefix,
-                                                   const EvalOptions& o) {
+std::string tool_calls_error(const nlohmann::ordered_json& tools, const ParsedCalls& calls) {
+  if (calls.malformed > 0)
+    return std::to_string(calls.malformed) + (calls.malformed == 1 ? " call does" : " calls do") + " not parse";
+  nlohmann::ordered_json functions = nlohmann::ordered_json::array();
+  if (tools.is_array())
+    for (const auto& t : tools) functions.push_back(t.is_object() && t.contains("function") ? t["function"] : t);
+  for (size_t i = 0; i < calls.calls.size(); ++i) {
+    const std::string e = bfcl_schema_error(functions, calls.calls[i]);
+    if (!e.empty()) return "call " + std::to_string(i + 1) + ": " + e;
+  }
+  return "";
+}
+
+std::optional<GeneratedTurn> generate_assistant_turn(const model::Model& m, const Tokenizer& tok, const Conversation& prefix,
+                                                     const EvalOptions& o, const model::SamplingOptions& sampling,
+                                                     const std::function<void(const std::string&)>& on_text) {
   const std::vector<std::string> stops = turn_stop_texts(o.chat_template, prefix.react);
   RenderedChat rc = render_chat(prefix, o.chat_template, false, /*add_generation_prompt=*/true);
   std::vector<int64_t> ids;
@@ -91,19 +110,43 @@ std::optional<std::string> generate_assistant_turn(const model::Model& m, const 
   if (static_cast<int64_t>(ids.size()) >= o.max_len) return std::nullopt;
   model::GenerateOptions g;
   g.max_new_tokens = std::min<int64_t>(o.max_new_tokens, o.max_len - static_cast<int64_t>(ids.size()));
-  g.sampling.temperature = 0;
+  g.sampling = sampling;
   g.stop_ids = o.stop_ids;
-  std::vector<int32_t> out;
-  model::generate(m, ids, g, [&](int64_t id) {
-    out.push_back(static_cast<int32_t>(id));
-    // The whole turn is decoded again at each token (a byte-fallback character completes
-    // only with its last byte); turns are short, so this stays cheap.
-    std::string text = tok.decode(out, /*skip_special=*/false);
-    return !cut_at_stop(text, stops, prefix.react);
+  std::unique_ptr<ToolCallMask> mask;
+  if (o.constrain) {
+    std::shared_ptr<const TokenTrie> trie = o.vocabulary ? o.vocabulary : std::make_shared<TokenTrie>(token_bytes(tok));
+    auto grammar = std::make_shared<CallGrammar>(call_syntax_for(o.chat_template, prefix.react), prefix.tools);
+    mask = std::make_unique<ToolCallMask>(trie, grammar, o.stop_ids);
+    g.mask_logits = [&](int64_t step, std::vector<float>& logits) { mask->apply(logits, g.max_new_tokens - step); };
+  }
+  GeneratedTurn turn;
+  StreamDecoder stream(tok, /*skip_special=*/false);
+  std::string text;
+  model::generate_steps(m, ids, g, [&](const model::TokenStep& s) {
+    if (mask) mask->accept(static_cast<int32_t>(s.id));
+    turn.ids.push_back(static_cast<int32_t>(s.id));
+    turn.logprobs.push_back(s.logprob);
+    const std::string piece = stream.push(static_cast<int32_t>(s.id));
+    text += piece;
+    turn.ends.push_back(text.size());
+    if (on_text && !piece.empty()) on_text(piece);
+    std::string cut = text;
+    return !cut_at_stop(cut, stops, prefix.react);
   });
-  std::string text = tok.decode(out, /*skip_special=*/false);
+  const std::string rest = stream.flush();
+  text += rest;
+  if (on_text && !rest.empty()) on_text(rest);
+  if (!turn.ends.empty()) turn.ends.back() = text.size();
   cut_at_stop(text, stops, prefix.react);
-  return text;
+  turn.text = std::move(text);
+  turn.calls = parse_tool_calls(turn.text);
+  turn.confidence = 1;
+  for (const auto& [b, e] : turn.calls.spans) {
+    turn.call_confidence.push_back(span_confidence(turn.ends, turn.logprobs, b, e));
+    turn.confidence = std::min(turn.confidence, turn.call_confidence.back());
+  }
+  if (turn.calls.calls.empty()) turn.confidence = span_confidence(turn.ends, turn.logprobs, 0, turn.text.size() + 1);
+  return turn;
 }
 
 EvalReport evaluate_conversations(const model::Model& m, const Tokenizer& tok, const std::vector<Conversation>& all,
@@ -113,6 +156,9 @@ EvalReport evaluate_conversations(const model::Model& m, const Tokenizer& tok, c
   if (o.limit > 0 && static_cast<int>(convs.size()) > o.limit) convs.resize(static_cast<size_t>(o.limit));
   EvalReport r;
   r.conversations = static_cast<int>(convs.size());
+  r.constrained = o.constrain;
+  EvalOptions opts = o;
+  if (opts.constrain && !opts.vocabulary) opts.vocabulary = std::make_shared<TokenTrie>(token_bytes(tok));
   int total = 0;
   for (const auto& c : convs)
     for (const auto& msg : c.messages) total += msg.role == Role::assistant;
@@ -124,8 +170,8 @@ EvalReport evaluate_conversations(const model::Model& m, const Tokenizer& tok, c
       bar.update(++done);
       Conversation prefix = c;
       prefix.messages.resize(k);
-      std::optional<std::string> text = generate_assistant_turn(m, tok, prefix, o);
-      if (!text) {
+      std::optional<GeneratedTurn> turn = generate_assistant_turn(m, tok, prefix, opts);
+      if (!turn) {
         ++r.skipped_turns;
         continue;
       }
@@ -133,9 +179,14 @@ EvalReport evaluate_conversations(const model::Model& m, const Tokenizer& tok, c
       t.source = c.source;
       t.message = static_cast<int>(k);
       t.expected = expected_calls(c.messages[k], c.react);
-      t.text = std::move(*text);
-      t.got = parse_tool_calls(t.text);
+      t.text = std::move(turn->text);
+      t.got = std::move(turn->calls);
       t.score = score_calls(t.expected, t.got);
+      t.confidence = turn->confidence;
+      t.call_confidence = std::move(turn->call_confidence);
+      t.invalid = tool_calls_error(c.tools, t.got);
+      t.valid = t.invalid.empty();
+      r.valid_turns += t.valid;
       ++r.turns;
       r.call_turns += !t.expected.empty();
       r.decisions += t.score.decision;
@@ -157,6 +208,17 @@ EvalReport evaluate_conversations(const model::Model& m, const Tokenizer& tok, c
   return r;
 }
 
+std::vector<CoveragePoint> EvalReport::coverage() const {
+  std::vector<double> confidence;
+  std::vector<bool> correct;
+  for (const auto& t : details)
+    if (!t.expected.empty()) {
+      confidence.push_back(t.confidence);
+      correct.push_back(t.score.exact);
+    }
+  return coverage_table(confidence, correct);
+}
+
 nlohmann::ordered_json EvalReport::summary() const {
   nlohmann::ordered_json j;
   j["conversations"] = conversations;
@@ -168,6 +230,9 @@ nlohmann::ordered_json EvalReport::summary() const {
   j["tool_call_exact_match"] = rate(exact, call_turns);
   j["argument_accuracy"] = rate(arguments_matched, arguments_expected);
   j["malformed_call_rate"] = rate(malformed_turns, turns);
+  j["valid_rate"] = rate(valid_turns, turns);
+  j["constrained"] = constrained;
+  j["coverage"] = coverage_json(coverage());
   if (loss >= 0) {
     j["eval_loss"] = loss;
     j["eval_loss_tokens"] = loss_tokens;

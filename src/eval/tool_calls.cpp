@@ -58,12 +58,17 @@ std::string trim(const std::string& s) {
 void parse_hermes(const std::string& text, ParsedCalls& out) {
   const std::string open = "<tool_call>", close = "</tool_call>";
   for (size_t pos = text.find(open); pos != std::string::npos; pos = text.find(open, pos)) {
+    const size_t begin = pos;
     pos += open.size();
     size_t end = text.find(close, pos);
     const std::string body = trim(text.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
     ToolCall tc;
-    if (call_from_json(body, &tc, false)) out.calls.push_back(tc);
-    else ++out.malformed;
+    if (call_from_json(body, &tc, false)) {
+      out.calls.push_back(tc);
+      out.spans.push_back({begin, end == std::string::npos ? text.size() : end + close.size()});
+    } else {
+      ++out.malformed;
+    }
     if (end == std::string::npos) break;
     pos = end + close.size();
   }
@@ -99,6 +104,7 @@ void parse_react(const std::string& text, ParsedCalls& out) {
         call_from_json("{\"name\": \"x\", \"arguments\": " + text.substr(begin, end - begin) + "}", &parsed, true)) {
       tc.arguments = parsed.arguments;
       out.calls.push_back(tc);
+      out.spans.push_back({pos, end});
     } else {
       ++out.malformed;
     }
@@ -120,6 +126,7 @@ void parse_bare_json(const std::string& text, ParsedCalls& out) {
     const std::string object = text.substr(pos, end - pos);
     if (call_from_json(object, &tc, true)) {
       out.calls.push_back(tc);
+      out.spans.push_back({pos, end});
       pos = end;
     } else if (ojson::accept(object)) {
       pos = end;  // JSON that is no call is skipped whole: a call nested inside it is not one

@@ -131,6 +131,29 @@ void DecodeStream::emit(std::string text, std::string& out) {
   held_spaces_ = text.substr(keep);
 }
 
+std::string piece_bytes(const TokenizerSpec& spec, int32_t id, bool* special) {
+  const DecoderSpec& d = spec.decoder;
+  if (id < 0 || id >= static_cast<int32_t>(spec.pieces.size()))
+    fail("tokenizer", spec.path, ": no piece for id ", id, " (vocabulary has ", spec.pieces.size(), " ids)");
+  const PieceType type = spec.types[id];
+  const bool is_special = type == PieceType::control || type == PieceType::unknown;
+  if (special) *special = is_special;
+  auto as = spec.decode_as.find(id);
+  const std::string& piece = as != spec.decode_as.end() ? as->second : spec.pieces[id];
+  const bool raw = d.raw_added_tokens && (is_special || type == PieceType::user_defined);
+  if (d.byte_level) {
+    std::string b;
+    if (raw || !byte_level_to_bytes(piece, b)) b = piece;
+    return b;
+  }
+  if (d.byte_fallback && type == PieceType::byte && byte_of_piece(piece) >= 0)
+    return std::string(1, static_cast<char>(byte_of_piece(piece)));
+  std::string t = piece;
+  if (!raw)
+    for (const auto& [from, to] : d.replacements) t = replace_all(t, from, to);
+  return t;
+}
+
 std::string decode_ids(const std::vector<int32_t>& ids, bool skip_special, const TokenizerSpec& spec) {
   DecodeStream s(spec, skip_special);
   std::string out;

@@ -37,4 +37,10 @@ class DecodeStream {
 // vocabulary are an error naming the id.
 std::string decode_ids(const std::vector<int32_t>& ids, bool skip_special, const TokenizerSpec& spec);
 
+// The bytes `id` adds when it follows other text (none of the start-of-text rules), before the
+// bytes are assembled into characters: a byte piece's byte, a byte-level piece's bytes, another
+// piece with the decoder's replacements. Special ids (control, unknown) give their text as decode
+// with skip_special = false writes it; *special tells which they are.
+std::string piece_bytes(const TokenizerSpec& spec, int32_t id, bool* special);
+
 }  // namespace et::tok

@@ -263,6 +263,15 @@ TEST(BfclChecker, ValidityAgainstTheOfferedSchemas) {
   }
   EXPECT_NE(bfcl_schema_error(e.functions, call("area", "{}")).find("'area' is not an offered function"),
             std::string::npos);
+  // Enums count for validity at any depth (numbers by value), not for correctness.
+  const ojson fns = ojson::parse(R"([{"name": "go", "parameters": {"type": "dict", "properties": {
+      "mode": {"type": "string", "enum": ["walk", "bus"]}, "level": {"type": "integer", "enum": [1, 2]},
+      "stops": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}}}, "required": []}}])");
+  EXPECT_EQ(bfcl_schema_error(fns, call("go", R"({"mode": "bus", "level": 2, "stops": ["b", "a"]})")), "");
+  EXPECT_NE(bfcl_schema_error(fns, call("go", R"({"mode": "car"})")).find("'mode' should be one of"),
+            std::string::npos);
+  EXPECT_NE(bfcl_schema_error(fns, call("go", R"({"level": 3})")).find("'level'"), std::string::npos);
+  EXPECT_NE(bfcl_schema_error(fns, call("go", R"({"stops": ["a", "c"]})")).find("'stops[1]'"), std::string::npos);
   // Output meant as calls that does not parse: invalid and not correct, with the parser's reason.
   r = score_bfcl(e, parse_bfcl_output("[geometry.area(base=10, height=5.0"));
   EXPECT_FALSE(r.valid);

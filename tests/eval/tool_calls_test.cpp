@@ -114,6 +114,30 @@ TEST(ToolCalls, MalformedAndUnusualForms) {
   EXPECT_EQ(p.calls[0].name, "a");
 }
 
+// Each call's span is the text of its markup: the tags around a Hermes call, "Action:" through the
+// Action Input's object, a bare JSON object; one span per parsed call, none for malformed ones.
+TEST(ToolCalls, SpansCoverEachCallsMarkup) {
+  const std::string hermes1 = "<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>";
+  const std::string hermes2 = "<tool_call>\n{\"name\": \"b\", \"arguments\": {\"x\": 1}}\n</tool_call>";
+  std::string text = "Sure.\n" + hermes1 + "\n<tool_call>{broken}</tool_call>" + hermes2 + " ok";
+  ParsedCalls p = parse_tool_calls(text);
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.malformed, 1);
+  ASSERT_EQ(p.spans.size(), 2u);
+  EXPECT_EQ(text.substr(p.spans[0].first, p.spans[0].second - p.spans[0].first), hermes1);
+  EXPECT_EQ(text.substr(p.spans[1].first, p.spans[1].second - p.spans[1].first), hermes2);
+  const std::string action = "Action: a\nAction Input: {\"k\": [1, 2]}";
+  text = "Thought: go.\n" + action + "\nObservation: fine";
+  p = parse_tool_calls(text);
+  ASSERT_EQ(p.spans.size(), 1u);
+  EXPECT_EQ(text.substr(p.spans[0].first, p.spans[0].second - p.spans[0].first), action);
+  const std::string bare = "{\"name\": \"n\", \"parameters\": {\"t\": \"}\"}}";
+  text = "Here: " + bare + " done";
+  p = parse_tool_calls(text);
+  ASSERT_EQ(p.spans.size(), 1u);
+  EXPECT_EQ(text.substr(p.spans[0].first, p.spans[0].second - p.spans[0].first), bare);
+}
+
 TEST(ToolCalls, ScoresOfHandWorkedTurns) {
   const std::vector<ToolCall> want = {call("set_thermostat", ojson{{"room", "bedroom"}, {"celsius", 21.5}})};
   ParsedCalls got;
@@ -128,7 +152,7 @@ TEST(ToolCalls, ScoresOfHandWorkedTurns) {
   // Key order does not matter, and 18 equals 18.0.
   got.calls = {call("set_thermostat", ojson{{"celsius", 21.5}, {"room", "bedroom"}})};
   EXPECT_TRUE(score_calls(want, got).exact);
-  EXPECT_TRUE(score_calls({call("t", ojson{{"c", 18}})}, ParsedCalls{{call("t", ojson{{"c", 18.0}})}, 0}).exact);
+  EXPECT_TRUE(score_calls({call("t", ojson{{"c", 18}})}, ParsedCalls{{call("t", ojson{{"c", 18.0}})}, 0, {}}).exact);
   // Wrong tool: its arguments do not count.
   got.calls = {call("set_lights", ojson{{"room", "bedroom"}, {"celsius", 21.5}})};
   s = score_calls(want, got);

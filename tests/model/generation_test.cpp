@@ -90,6 +90,54 @@ TEST(Generation, StopsAtStopIdAndCallback) {
   EXPECT_THROW(generate(m, {}, o), et::Error);
 }
 
+// The mask hook restricts each choice (here to the even ids, then to one id at step 3), and each
+// step's log-probability is the log-softmax of the masked full-forward logits at that position.
+TEST(Generation, MaskedStepsAndTheirLogProbabilities) {
+  Model m = load_model(golden_dir("llama"));
+  const std::vector<int64_t> prompt = {1, 5, 9};
+  GenerateOptions o;
+  o.max_new_tokens = 8;
+  const int64_t forced = 7;
+  o.mask_logits = [&](int64_t step, std::vector<float>& logits) {
+    for (size_t i = 0; i < logits.size(); ++i)
+      if (step == 3 ? static_cast<int64_t>(i) != forced : i % 2 == 1) logits[i] = -INFINITY;
+  };
+  std::vector<TokenStep> steps;
+  auto got = generate_steps(m, prompt, o, [&](const TokenStep& s) {
+    steps.push_back(s);
+    return true;
+  });
+  ASSERT_EQ(got.size(), 8u);
+  ASSERT_EQ(steps.size(), 8u);
+  torch::NoGradGuard ng;
+  std::vector<int64_t> ids = prompt;
+  for (size_t i = 0; i < got.size(); ++i) {
+    torch::Tensor logits = forward(m, row(ids))[0][-1].to(torch::kFloat64);
+    torch::Tensor keep = torch::zeros_like(logits, torch::kBool);
+    if (i == 3) keep[forced] = true;
+    else keep.index_put_({torch::arange(0, logits.size(0), 2)}, true);
+    logits = logits.masked_fill(keep.logical_not(), -INFINITY);
+    const int64_t want = logits.argmax().item<int64_t>();
+    EXPECT_EQ(got[i], want) << "step " << i;
+    EXPECT_EQ(steps[i].id, got[i]);
+    EXPECT_NEAR(steps[i].logprob, torch::log_softmax(logits, 0)[want].item<double>(), 1e-4) << "step " << i;
+    if (i == 3) {
+      EXPECT_EQ(got[i], forced);
+      EXPECT_NEAR(steps[i].logprob, 0.0, 1e-9);  // the only choice is certain
+    }
+    ids.push_back(got[i]);
+  }
+  // Without a mask, generate and generate_steps agree.
+  o.mask_logits = nullptr;
+  std::vector<int64_t> seen;
+  EXPECT_EQ(generate_steps(m, prompt, o, [&](const TokenStep& s) {
+              seen.push_back(s.id);
+              return true;
+            }),
+            generate(m, prompt, o));
+  EXPECT_EQ(seen, generate(m, prompt, o));
+}
+
 TEST(Sampler, DistributionFollowsTemperatureTopKTopP) {
   const std::vector<float> logits = {1.0f, 3.0f, 2.0f, 0.0f, 2.0f};
   SamplingOptions o;

@@ -35,7 +35,9 @@
 //
 // Output validity (valid_rate) is separate from correctness: an output is valid when it parses
 // (plain text without calls parses too) and every call names an offered function with its
-// required parameters, no unknown ones and values of the schema types.
+// required parameters, no unknown ones and values of the schema types (and among the schema's
+// "enum" values where it lists them; the leaderboard's checker does not look at enums, so they
+// count for validity, not correctness).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -114,7 +116,8 @@ struct BfclResult {
   std::string reason;         // why not correct (or not valid), "" when both hold
   std::vector<bool> matched;  // per expected call: matched by an output call
   BfclOutput output;
-  std::string text;  // the output as given or generated
+  std::string text;         // the output as given or generated
+  double confidence = -1;   // of a generated output (eval/confidence.h); -1 for a given one
 };
 
 BfclResult score_bfcl(const BfclExample& example, const BfclOutput& output);
@@ -124,10 +127,13 @@ struct BfclReport {
   std::vector<BfclResult> results;
   int missing = 0;  // examples without a prediction (scored as wrong and invalid)
   int skipped = 0;  // examples whose prompt was too long to generate from (scored so too)
+  bool constrained = false;
   double seconds = 0;
   // examples, correct, accuracy, valid, valid_rate, categories {cat: {examples, accuracy,
-  // valid_rate}}, functions {name: {calls, matched, accuracy}} (per expected call).
+  // valid_rate}}, functions {name: {calls, matched, accuracy}} (per expected call); for generated
+  // outputs also constrained and coverage (accuracy of the most confident 50%, 80%, 100%).
   nlohmann::ordered_json summary() const;
+  std::vector<CoveragePoint> coverage() const;  // over the examples with a generated output
   nlohmann::ordered_json details() const;  // one object per example
 };
 
@@ -151,8 +157,8 @@ BfclReport score_bfcl_predictions(const std::vector<BfclExample>& examples,
 nlohmann::ordered_json bfcl_tools(const nlohmann::ordered_json& functions);
 
 // Renders each question with the chat template and the offered functions, generates the model's
-// turn greedily (eval/evaluate.h: generate_assistant_turn) and scores it. options.limit > 0 scores
-// only the first examples.
+// turn greedily (eval/evaluate.h: generate_assistant_turn; options.constrain: by the call grammar of
+// the offered functions) and scores it. options.limit > 0 scores only the first examples.
 BfclReport run_bfcl_model(const model::Model& model, const Tokenizer& tokenizer,
                           const std::vector<BfclExample>& examples, const EvalOptions& options);
 

@@ -17,6 +17,7 @@
 #pragma once
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "edgetune/tokenize/chat_template.h"
@@ -26,6 +27,7 @@ namespace et {
 struct ParsedCalls {
   std::vector<ToolCall> calls;
   int malformed = 0;
+  std::vector<std::pair<size_t, size_t>> spans;  // where each call is in the text: [begin, end)
   bool any() const { return !calls.empty() || malformed > 0; }
 };
 
