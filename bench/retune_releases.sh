@@ -75,7 +75,7 @@ model() { printf '%s/release-%02d/run/model' "$rel" "$1"; }
 say "Mood Journal personal suite in $mood"
 fresh $mood "$(cat data/make_mood_journal.py | hash)"
 if [ ! -s $mood/mood_personal_eval.jsonl ]; then
-  python3 data/make_mood_journal.py --suite personal --n-train 400 --n-eval 80 --seed 3 --out $mood
+  python3 data/make_mood_journal.py --suite personal --n-train 400 --n-eval 80 --seed 3 --out $mood >&2
 fi
 
 # The policies' runs are kept while what shapes them is unchanged.
