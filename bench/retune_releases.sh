@@ -162,7 +162,10 @@ args=$(echo " $args " | sed 's/ --report-only / /; s/^ *//; s/ *$//')  # the com
 command="bash bench/retune_releases.sh${args:+ $args}"
 report=("$py" bench/retune_releases_report.py --work "$W" --releases "$rel/releases.jsonl" --n $nrel
   --kappa $kappa --k $k --patch-steps $psteps --command "$command")
-[ $quick = 1 ] && report+=(--label "quick run")
+label=()
+[ $quick = 1 ] && label+=("quick run")
+[ $parallel = 1 ] && label+=("Always and Never ran beside ReTune (--parallel)")
+[ ${#label[@]} -gt 0 ] && report+=(--label "$(IFS=';'; echo "${label[*]}" | sed 's/;/; /g')")
 [ $splice = 1 ] && report+=(--splice bench/RESULTS.md --png-copy bench/retune_releases.png)
 "${report[@]}"
 cat "$W/table.md" "$W/summary.md"

@@ -104,7 +104,7 @@ def fmt_loss(v):
 
 def table_md(rows):
     out = ["| release | kind | Always: approval / loss / s | Never: approval / loss | "
-           "ReTune: decision / approval / loss / s |",
+           "ReTune: decision (statistic / threshold) / approval / loss / s |",
            "| ---: | --- | --- | --- | --- |"]
     for r in rows:
         a, nv, t = r["always"], r["never"], r["retune"]
@@ -176,7 +176,7 @@ def plot_matplotlib(rows, path, title):
     ax.set_ylabel("approval (% exact calls)")
     ax.set_xticks(x)
     ax.set_ylim(-2, 102)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=11 if len(title) < 70 else 8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
@@ -280,8 +280,8 @@ def main():
             sys.exit(f"retune_releases_report: {a.splice} has no {begin} ... {end} markers")
         link = os.path.relpath(a.png_copy or png, os.path.dirname(os.path.abspath(a.splice)))
         label = f" ({a.label})" if a.label else ""
-        block = (f"{begin}\n```sh\n{a.command}\n```\n\n![approval per release{label}]({link})\n\n"
-                 + (f"**{a.label}.**\n\n" if a.label else "") + table + "\n" + summary + end)
+        block = (f"{begin}\n```sh\n{a.command}\n```\n\n![approval per release]({link})\n\n"
+                 + (f"**{a.label[0].upper() + a.label[1:]}.**\n\n" if a.label else "") + table + "\n" + summary + end)
         head, rest = doc.split(begin, 1)
         tmp = a.splice + ".tmp"
         open(tmp, "w").write(head + block + rest.split(end, 1)[1])
