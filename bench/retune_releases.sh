@@ -14,12 +14,14 @@
 # --splice also puts them into bench/RESULTS.md (and the plot into bench/retune_releases.png).
 #
 #   bash bench/retune_releases.sh [--quick] [--splice] [--kappa K] [--k K] [--report-only]
-#       [--parallel]
+#       [--parallel] [--releases DIR]
 #
 # --quick: 6 releases at a tenth of their steps, a 12-step patch and the first 40 held-out entries
 # (a smoke run). --report-only: no runs, the report of what is done (an interrupted run's
 # releases so far). --parallel: Always and Never run beside ReTune (three processes; faster on a
-# shared machine, but the training seconds then include the contention). Everything made
+# shared machine, but the training seconds then include the contention). --releases DIR: the
+# policies on a release sequence already made by data/make_releases.py (DIR/release-NN/run/model,
+# DIR/releases.jsonl; its first 6 or 12 releases), without making the demo base or releases. Everything made
 # is cached under data/cache/ (demo base, releases, Mood Journal files, every patch and eval) and
 # reused when the command runs again; a change of the releases, the recipe, the data or the
 # options starts the policies' runs over. EDGETUNE=path picks the binary (default build/edgetune,
@@ -27,13 +29,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 args="$*"
-quick=0 splice=0 report_only=0 parallel=0 kappa=0.5 k=0.25
+quick=0 splice=0 report_only=0 parallel=0 given="" kappa=0.5 k=0.25
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; shift ;;
     --splice) splice=1; shift ;;
     --report-only) report_only=1; shift ;;
     --parallel) parallel=1; shift ;;
+    --releases) given=$2; shift 2 ;;
     --kappa) kappa=$2; shift 2 ;;
     --k) k=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
@@ -52,6 +55,11 @@ if [ $quick = 1 ]; then
 else
   rel=data/cache/releases nrel=12 scale=1 psteps=60 elimit=0 W=data/cache/retune-releases
 fi
+if [ -n "$given" ]; then
+  [ -s "$given/releases.jsonl" ] || { echo "retune_releases: $given/releases.jsonl: no such release list" >&2; exit 2; }
+  rel=${given%/} W=$W-$(basename "$rel")
+  [ "$(wc -l < "$rel/releases.jsonl")" -lt $nrel ] && nrel=$(wc -l < "$rel/releases.jsonl")
+fi
 mood=data/cache/mood
 recipe=bench/retune_mood.yaml
 
@@ -64,13 +72,17 @@ fresh() {
 hash() { sha256sum | cut -c1-16; }
 
 if [ $report_only = 0 ]; then  # the runs
-say "demo base"
-bash data/make_demo_base.sh "$ET"
-say "releases: $nrel of them (data/make_releases.py --steps-scale $scale) in $rel"
-fresh "$rel" "$( (cat data/cache/demo/stamp data/make_releases.py data/make_mood_journal.py data/make_agent_data.py;
-  echo "$scale") | hash)"
-python3 data/make_releases.py --base data/cache/demo/base-run/model --out "$rel" --releases $nrel \
-  --steps-scale $scale --edgetune "$ET"
+if [ -z "$given" ]; then
+  say "demo base"
+  bash data/make_demo_base.sh "$ET"
+  say "releases: $nrel of them (data/make_releases.py --steps-scale $scale) in $rel"
+  fresh "$rel" "$( (cat data/cache/demo/stamp data/make_releases.py data/make_mood_journal.py data/make_agent_data.py;
+    echo "$scale") | hash)"
+  python3 data/make_releases.py --base data/cache/demo/base-run/model --out "$rel" --releases $nrel \
+    --steps-scale $scale --edgetune "$ET"
+else
+  say "releases: the first $nrel in $rel"
+fi
 model() { printf '%s/release-%02d/run/model' "$rel" "$1"; }
 say "Mood Journal personal suite in $mood"
 fresh $mood "$(cat data/make_mood_journal.py | hash)"
