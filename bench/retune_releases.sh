@@ -85,9 +85,10 @@ else
 fi
 model() { printf '%s/release-%02d/run/model' "$rel" "$1"; }
 say "Mood Journal personal suite in $mood"
-fresh $mood "$(cat data/make_mood_journal.py | hash)"
+mood_args=(--suite personal --n-train 400 --n-eval 80 --seed 3)
+fresh $mood "$( (cat data/make_mood_journal.py; echo "${mood_args[*]}") | hash)"
 if [ ! -s $mood/mood_personal_eval.jsonl ]; then
-  python3 data/make_mood_journal.py --suite personal --n-train 400 --n-eval 80 --seed 3 --out $mood >&2
+  python3 data/make_mood_journal.py "${mood_args[@]}" --out $mood >&2
 fi
 
 # The policies' runs are kept while what shapes them is unchanged.
