@@ -15,19 +15,7 @@ EDGETUNE_TARGET=edgetune bash scripts/build.sh
 ET=build/edgetune
 cache=data/cache/demo
 
-# The cache is rebuilt when anything that shapes the base model changes.
-stamp=$(cat data/make_agent_data.py data/make_demo_corpus.sh data/demo-base-config.json recipes/demo-base.yaml | sha256sum | cut -c1-16)
-if [ "$(cat "$cache/stamp" 2>/dev/null)" != "$stamp" ]; then
-  say "data: generated agent conversations (seeded) and a SentencePiece BPE tokenizer (1024 pieces)"
-  rm -rf "$cache"
-  bash data/make_demo_corpus.sh "$cache"
-  cp data/demo-base-config.json "$cache/base-init/config.json"
-  say "base model: pretraining from scratch (recipes/demo-base.yaml)"
-  "$ET" train recipes/demo-base.yaml > "$cache/base-summary.json"
-  echo "$stamp" > "$cache/stamp"
-else
-  say "base model: cached in $cache/base-run/model"
-fi
+bash data/make_demo_base.sh "$ET"
 base="$cache/base-run/model"
 
 say "personalize: QLoRA on one user's habits (recipes/demo.yaml)"
