@@ -3,7 +3,7 @@
 // over the padded rows (same model, same batch, tokens dropped), with and without gradient
 // checkpointing and the gradient cut, on the fast kernel path.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <random>
 
