@@ -6,6 +6,7 @@
 
 #include "edgetune/core/error.h"
 #include "ops/common/backward_counter.h"
+#include "ops/lora_linear/lora_pack.h"
 #include "ops/nf4_matmul/nf4_matmul.h"
 
 namespace et::ops::detail {
@@ -17,23 +18,6 @@ struct FrozenHolder : torch::CustomClassHolder {
   std::shared_ptr<const FrozenWeight> w;
 };
 
-// Member j's columns in Y and rows in the stacked A.
-struct Layout {
-  std::vector<int64_t> col, row;
-  int64_t out = 0, rank = 0;
-};
-
-Layout layout_of(const std::vector<int64_t>& outs, const std::vector<int64_t>& ranks) {
-  Layout l;
-  for (size_t j = 0; j < outs.size(); ++j) {
-    l.col.push_back(l.out);
-    l.out += outs[j];
-    l.row.push_back(l.rank);
-    l.rank += ranks[j];
-  }
-  return l;
-}
-
 torch::Tensor f32(const torch::Tensor& t) { return t.to(torch::kFloat32).contiguous(); }
 
 struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
@@ -42,7 +26,7 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
                                std::vector<int64_t> ranks, std::vector<double> scales, double dropout) {
     RECORD_FUNCTION("et::lora_linear_cpu", std::vector<c10::IValue>());
     const FrozenWeight& w = *holder->w;
-    const Layout l = layout_of(outs, ranks);
+    const LoraLayout l = lora_layout(outs, ranks);
     const torch::Tensor x2 = x.reshape({-1, w.in}).contiguous();
     const int64_t M = x2.size(0);
     torch::Tensor y = torch::empty({M, l.out}, x2.options());
@@ -87,7 +71,7 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
     const auto holder = c10::static_intrusive_pointer_cast<FrozenHolder>(ctx->saved_data["w"].toCapsule());
     const FrozenWeight& w = *holder->w;
     const std::vector<int64_t> outs = ctx->saved_data["outs"].toIntVector(), ranks = ctx->saved_data["ranks"].toIntVector();
-    const Layout l = layout_of(outs, ranks);
+    const LoraLayout l = lora_layout(outs, ranks);
     size_t n = 0;  // members with an adapter
     for (auto r : ranks) n += r > 0;
     const torch::Tensor dy = f32(grads[0].reshape({-1, w.out}));
@@ -115,6 +99,7 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
     }
     if (l.rank > 0) {
       size_t k = 0;
+      const std::vector<double> scales = ctx->saved_data["scales"].toDoubleVector();
       bool need_dA = false;
       for (size_t i = 0; i < n; ++i) need_dA = need_dA || ctx->needs_input_grad(1 + i);
       torch::Tensor dA;
@@ -129,8 +114,7 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
           torch::Tensor dB = torch::empty({outs[j], ranks[j]}, dy.options());
           nf4_matmul_terms_into({{dy.narrow(1, l.col[j], outs[j]), true, dense_weight(z.narrow(1, l.row[j], ranks[j])), false}},
                                 torch::Tensor(), dB, false);
-          const double s = ctx->saved_data["scales"].toDoubleVector()[k];
-          out[1 + n + k] = s == 1.0 ? dB : dB.mul_(s);
+          out[1 + n + k] = scales[k] == 1.0 ? dB : dB.mul_(scales[k]);
         }
         ++k;
       }
