@@ -1,9 +1,10 @@
-// `edgetune eval --model MODEL [--patch P] --data FILE [--constrain] [--quant nf4] [--json OUT]`:
+// `edgetune eval --model MODEL [--patch P] --data FILE [--constrain] [--quant auto|none|nf4] [--json OUT]`:
 // plays every assistant turn of held-out conversations (JSONL trajectories, both forms) with the
 // model, greedily (--constrain: by the call grammar), and scores the tool calls it writes against
 // the conversation's: call/no-call decision, tool names, exact calls, arguments, valid calls, the
-// accuracy of the most confident calls; plus the held-out loss, on the dense backbone or (--quant
-// nf4) the NF4 one QLoRA trained on. stdout: the summary as JSON with the backbone it ran; --json
+// accuracy of the most confident calls; plus the held-out loss, on the backbone the patch trained
+// on (--quant auto: NF4 for a QLoRA patch), the dense one (none, as PEFT runs it) or NF4. stdout:
+// the summary as JSON with the backbone it ran; --json
 // OUT also gets every turn. The coverage table goes to stderr.
 //
 // `edgetune eval --bfcl QUESTIONS --answers POSSIBLE (--model MODEL [--patch P] | --predictions
@@ -37,7 +38,7 @@ namespace {
 
 struct EvalArgs {
   std::string model, patch, data, json_out, device = "cpu", dtype = "float32", chat_template = "auto",
-                                            format = "auto", system_prompt, quant = "none";
+                                            format = "auto", system_prompt, quant = "auto";
   std::string bfcl, answers, predictions;
   bool force = false, no_loss = false, constrain = false;
   int64_t max_tokens = 128;
@@ -57,12 +58,22 @@ struct LoadedModel {
   nlohmann::ordered_json precision;  // what ran: backbone, compute dtype, the patch's training backbone
 };
 
+// The backbone a patch trained on, from the recipe it carries (false when unknown).
+bool patch_trained_on_nf4(const std::string& patch) {
+  try {
+    return parse_recipe(read_patch(patch).recipe_yaml, patch).quant.backbone == "nf4";
+  } catch (const Error&) {
+    return false;  // unreadable here: apply_patch names the problem
+  }
+}
+
 LoadedModel load_for_eval(const EvalArgs& a) {
-  if (a.quant != "none" && a.quant != "nf4") fail("eval", "--quant is none or nf4, got '", a.quant, "'");
+  if (a.quant != "auto" && a.quant != "none" && a.quant != "nf4")
+    fail("eval", "--quant is auto, none or nf4, got '", a.quant, "'");
   model::LoadOptions lo;
   lo.device = model::parse_device(a.device);
   lo.dtype = model::parse_compute_dtype(a.dtype, "eval");
-  lo.quantize_nf4 = a.quant == "nf4";
+  lo.quantize_nf4 = a.quant == "nf4" || (a.quant == "auto" && !a.patch.empty() && patch_trained_on_nf4(a.patch));
   LoadedModel out{model::load_model(a.model, lo), nullptr, {}, nlohmann::ordered_json::object()};
   const std::string folder = model::model_files_folder(a.model);
   out.tokenizer = load_tokenizer(folder);
@@ -252,7 +263,8 @@ void add_eval_command(CLI::App& app) {
                 "decode by the call grammar: calls in the template's syntax, an offered tool's name, arguments by its "
                 "schema (text answers stay possible)");
   cmd->add_option("--quant", a->quant,
-                  "backbone precision: none (dense, as PEFT runs it) or nf4 (the 4-bit backbone QLoRA trains on)")
+                  "backbone precision: auto (the one the patch trained on: NF4 for a QLoRA patch; dense without a "
+                  "patch), none (dense, as PEFT runs it) or nf4 (the 4-bit backbone QLoRA trains on)")
       ->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "compute dtype: float32 or bfloat16")->capture_default_str();

@@ -175,8 +175,9 @@ TEST(EvalCli, MemorizedCallsScoreExactAndOtherArgumentsDoNot) {
   }
 }
 
-// --quant nf4 runs the backbone a QLoRA patch trained on: its held-out loss is train's eval_loss,
-// while the dense backbone (PEFT's) gives another, and eval says which one ran.
+// --quant nf4 (and auto, the default, for a QLoRA patch) runs the backbone the patch trained on:
+// its held-out loss is train's eval_loss, while the dense backbone (PEFT's) gives another, and
+// eval says which one ran.
 TEST(EvalCli, QuantNf4ComparesWithTrainingLoss) {
   ET_REQUIRE_SHARED(stories, "models/stories260K");
   const std::string dir = et::test::temp_dir("eval_cli_nf4");
@@ -199,7 +200,13 @@ TEST(EvalCli, QuantNf4ComparesWithTrainingLoss) {
   EXPECT_EQ(n["backbone"], "nf4");
   EXPECT_EQ(n["patch_backbone"], "nf4");
   EXPECT_NEAR(n["eval_loss"].get<double>(), trained, 1e-4);
-  auto dense = run_cli({"eval", "--model", stories, "--patch", patch, "--data", data, "--max-tokens", "1"});
+  // Without --quant, eval runs the backbone the patch trained on.
+  auto plain = run_cli({"eval", "--model", stories, "--patch", patch, "--data", data, "--max-tokens", "1"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(nlohmann::json::parse(plain.out)["backbone"], "nf4");
+  EXPECT_NEAR(nlohmann::json::parse(plain.out)["eval_loss"].get<double>(), trained, 1e-4);
+  auto dense = run_cli({"eval", "--model", stories, "--patch", patch, "--data", data, "--quant", "none",
+                        "--max-tokens", "1"});
   ASSERT_EQ(dense.exit_code, 0) << dense.err;
   const auto d = nlohmann::json::parse(dense.out);
   EXPECT_EQ(d["backbone"], "dense");
