@@ -29,6 +29,7 @@ std::vector<std::pair<std::string, torch::Tensor>> AdapterSet::named_parameters(
       out.emplace_back(e.module + ".shared_b", v.b);
     }
   }
+  if (token_rows.defined()) out.emplace_back("token_rows", token_rows);
   return out;
 }
 
@@ -108,11 +109,48 @@ AdapterSet create_adapters(const Plan& plan, uint64_t seed, torch::Device device
       s.vectors[e.module] = {leaf_ones({sp->rank}, device), leaf_ones({e.out_features}, device)};
     }
   }
+  if (!plan.token_ids.empty()) {
+    ET_CHECK(plan.token_width > 0, "adapters", "the plan trains ", plan.token_ids.size(), " token rows of width ",
+             plan.token_width);
+    s.token_rows = leaf_zeros({static_cast<int64_t>(plan.token_ids.size()), plan.token_width}, device);
+  }
   return s;
+}
+
+void init_token_rows(AdapterSet& adapters, const model::Model& model) {
+  if (!adapters.token_rows.defined()) return;
+  const auto& ids = adapters.plan.token_ids;
+  for (int64_t id : ids)
+    ET_CHECK(id >= 0 && id < model.config.vocab_size, "adapters", "trainable token id ", id,
+             " is outside the vocabulary [0, ", model.config.vocab_size, ")");
+  ET_CHECK(model.embed_tokens.size(1) == adapters.plan.token_width, "adapters", "token rows are ",
+           adapters.plan.token_width, " wide but the model's embedding is ", model.embed_tokens.size(1));
+  torch::NoGradGuard g;
+  const auto index = torch::tensor(ids, torch::kInt64).to(model.embed_tokens.device());
+  adapters.token_rows.copy_(model.embed_tokens.index_select(0, index).to(torch::kFloat32).to(adapters.token_rows.device()));
 }
 
 void attach_adapters(model::Model& model, const AdapterSet& adapters) {
   detach_adapters(model);
+  if (adapters.token_rows.defined()) {
+    const auto& ids = adapters.plan.token_ids;
+    ET_CHECK(model.tied_head, "adapters", "trainable token rows need a head tied to the embedding; ", model.folder,
+             " has its own ", model.head_name);
+    ET_CHECK(adapters.token_rows.dim() == 2 && adapters.token_rows.size(0) == static_cast<int64_t>(ids.size()) &&
+                 adapters.token_rows.size(1) == model.config.hidden_size,
+             "adapters", "token rows are ", adapters.token_rows.sizes(), " but ", ids.size(), " rows of width ",
+             model.config.hidden_size, " are needed");
+    const int64_t k = static_cast<int64_t>(ids.size());
+    std::vector<int64_t> slot(static_cast<size_t>(model.config.vocab_size), k);
+    for (int64_t i = 0; i < k; ++i) {
+      ET_CHECK(ids[i] >= 0 && ids[i] < model.config.vocab_size, "adapters", "trainable token id ", ids[i],
+               " is outside the vocabulary [0, ", model.config.vocab_size, ")");
+      slot[static_cast<size_t>(ids[i])] = i;
+    }
+    model.token_ids = torch::tensor(ids, torch::kInt64).to(model.device);
+    model.token_slot = torch::tensor(slot, torch::kInt64).to(model.device);
+    model.token_rows = adapters.token_rows;
+  }
   model::fuse_projection_weights(model);  // the fused groups' one-GEMM weights (views, no copy kept)
   const double dropout = adapters.plan.dropout;
   std::map<std::string, model::Linear*> by_name;
@@ -150,6 +188,7 @@ void attach_adapters(model::Model& model, const AdapterSet& adapters) {
 }
 
 void detach_adapters(model::Model& model) {
+  model.token_ids = model.token_slot = model.token_rows = torch::Tensor();
   for (model::Linear* lin : model::linear_layers(model)) {
     lin->adapter = nullptr;
     lin->lora = nullptr;

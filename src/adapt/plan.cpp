@@ -42,6 +42,7 @@ const SharedSpec* Plan::shared_of(const std::string& type) const {
 int Plan::cut_layer() const { return cut_layer_at(std::numeric_limits<int64_t>::max()); }
 
 int Plan::cut_layer_at(int64_t step) const {
+  if (!token_ids.empty()) return 0;  // the embedding's rows train: the backward reaches it
   int cut = num_layers;
   for (const auto& e : entries)
     if (e.kind != AdapterKind::none && (e.train_steps == 0 || step < e.train_steps)) cut = std::min(cut, e.layer);
@@ -75,7 +76,7 @@ int64_t Plan::trainable_parameters() const {
     ET_CHECK(s, "plan", "matrices of type ", t, " use a shared adapter but the plan has none for that type");
     n += static_cast<int64_t>(s->rank) * (s->in_features + s->out_features);
   }
-  return n;
+  return n + static_cast<int64_t>(token_ids.size()) * token_width;
 }
 
 json Plan::to_json() const {
@@ -105,6 +106,8 @@ json Plan::to_json() const {
     if (e.train_steps > 0) m.back()["train_steps"] = e.train_steps;
   }
   j["matrices"] = m;
+  if (!token_ids.empty())
+    j["trainable_tokens"] = {{"module", token_module}, {"width", token_width}, {"ids", token_ids}};
   if (!extra.empty()) j["totals"] = extra;
   return j;
 }
@@ -149,6 +152,18 @@ Plan Plan::from_json(const json& j, const std::string& src) {
                " but the shared ", e.type, " adapter has rank ", s->rank, " and alpha ", s->alpha);
       }
       p.entries.push_back(std::move(e));
+    }
+    if (j.contains("trainable_tokens")) {
+      const json& t = j.at("trainable_tokens");
+      p.token_module = t.at("module").get<std::string>();
+      p.token_width = t.at("width").get<int64_t>();
+      p.token_ids = t.at("ids").get<std::vector<int64_t>>();
+      if (p.token_width <= 0 || p.token_ids.empty())
+        fail("plan", src, ": trainable_tokens has width ", p.token_width, " and ", p.token_ids.size(), " ids");
+      std::vector<int64_t> sorted = p.token_ids;
+      std::sort(sorted.begin(), sorted.end());
+      if (sorted.front() < 0 || std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+        fail("plan", src, ": trainable_tokens ids must be distinct and non-negative");
     }
     if (p.warmup_steps() > 0 && p.cut_layer() >= p.num_layers)
       fail("plan", src, ": every adapter stops training after its train_steps; at least one must train every step");

@@ -25,6 +25,10 @@ torch::Tensor llama_rope_permute_rows(const torch::Tensor& w, int64_t n_head) {
 }
 
 void export_gguf_lora(const AdapterSet& adapters, const std::string& base_folder, const std::string& out_path) {
+  if (adapters.token_rows.defined())
+    fail("gguf_export", "the patch trains ", adapters.plan.token_ids.size(),
+         " embedding rows (adapters.trainable_tokens), which a llama.cpp LoRA adapter cannot carry; export "
+         "--format merged (then convert it to GGUF) or --format peft");
   const model::ModelConfig cfg = model::load_config(base_folder);
   std::string arch;
   switch (cfg.family) {

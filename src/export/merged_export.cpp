@@ -54,6 +54,16 @@ void export_merged(const AdapterSet& adapters, const std::string& base_folder, c
   for (const auto& name : files.names()) {
     const TensorInfo& t = files.get(name);
     const SafetensorsFile& f = files.file_of(name);
+    if (adapters.token_rows.defined() && name == adapters.plan.token_module + ".weight") {
+      // The embedding with the trained token rows in place (the tied head reads it too).
+      std::vector<float> w = f.read_f32(name);
+      auto rows = torch::from_blob(w.data(), t.shape, torch::kFloat32)
+                      .index_copy(0, torch::tensor(adapters.plan.token_ids, torch::kInt64),
+                                  adapters.token_rows.detach().to(torch::kCPU).to(torch::kFloat32));
+      buffers.push_back(encode(rows, t.dtype));
+      out.push_back({name, t.dtype, t.shape, buffers.back().data(), buffers.back().size()});
+      continue;
+    }
     auto it = adapted.find(name);
     if (it == adapted.end()) {
       out.push_back({name, t.dtype, t.shape, f.data(t), t.end - t.begin});

@@ -77,6 +77,15 @@ void export_peft(const AdapterSet& adapters, const std::string& base_path, const
                          static_cast<size_t>(c.numel()) * 4});
     }
   }
+  if (adapters.token_rows.defined()) {
+    // PEFT's trainable tokens: the new rows under the embedding's token adapter (a tied head
+    // follows them in PEFT as here).
+    auto c = adapters.token_rows.detach().to(torch::kCPU).to(torch::kFloat32).contiguous();
+    alive.push_back(c);
+    tensors.push_back({"base_model.model." + plan.token_module + ".token_adapter.trainable_tokens_delta", DType::f32,
+                       std::vector<int64_t>(c.sizes().begin(), c.sizes().end()), c.data_ptr(),
+                       static_cast<size_t>(c.numel()) * 4});
+  }
   ojson cfg;
   cfg["peft_type"] = "LORA";
   cfg["task_type"] = "CAUSAL_LM";
@@ -96,6 +105,7 @@ void export_peft(const AdapterSet& adapters, const std::string& base_path, const
   cfg["layers_to_transform"] = nullptr;
   cfg["use_dora"] = false;
   cfg["revision"] = nullptr;
+  if (adapters.token_rows.defined()) cfg["trainable_token_indices"] = plan.token_ids;
   make_dirs(out_dir);
   write_safetensors(path_join(out_dir, "adapter_model.safetensors"), tensors, {{"format", "pt"}});
   write_file_atomic(path_join(out_dir, "adapter_config.json"), cfg.dump(2) + "\n");

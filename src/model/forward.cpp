@@ -19,6 +19,13 @@ torch::Tensor embed(const Model& m, const torch::Tensor& ids, bool check_ids) {
              " is outside the vocabulary [0, ", m.config.vocab_size, ")");
   }
   torch::Tensor x = torch::embedding(m.embed_tokens, ids.to(m.device));
+  if (m.token_rows.defined()) {
+    // Tokens with a trained row read it (row k of the padded table is never selected).
+    const torch::Tensor slot = torch::embedding(m.token_slot.unsqueeze(1), ids.to(m.device)).squeeze(-1);
+    const torch::Tensor rows = torch::cat({m.token_rows.to(x.scalar_type()),
+                                           torch::zeros({1, x.size(-1)}, x.options())});
+    x = torch::where((slot < m.token_rows.size(0)).unsqueeze(-1), torch::embedding(rows, slot), x);
+  }
   if (m.config.embed_scale != 1.0)  // Gemma: the float32 scale is cast to the compute dtype first
     x = x * torch::scalar_tensor(static_cast<float>(m.config.embed_scale), torch::kFloat32)
                 .to(m.dtype)
@@ -142,8 +149,13 @@ torch::Tensor final_norm(const Model& m, const torch::Tensor& hidden) {
   return ops::rmsnorm(hidden, m.norm, m.config.rms_norm_eps, m.config.norm_offset());
 }
 
+torch::Tensor head_weight(const Model& m) {
+  if (!m.token_rows.defined()) return m.lm_head;
+  return m.lm_head.index_copy(0, m.token_ids, m.token_rows.to(m.lm_head.scalar_type()));
+}
+
 torch::Tensor lm_head_logits(const Model& m, const torch::Tensor& normed) {
-  torch::Tensor logits = at::linear(normed, m.lm_head);
+  torch::Tensor logits = at::linear(normed, head_weight(m));
   const double cap = m.config.final_softcap;
   if (cap > 0) logits = torch::tanh(logits / cap) * cap;
   return logits;

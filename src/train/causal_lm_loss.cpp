@@ -173,7 +173,8 @@ torch::Tensor forward_below_cut(const model::Model& m, const BatchTensors& b, co
   in.varlen = b.varlen.get();
   torch::Tensor hidden;
   {
-    torch::AutoGradMode grad(o.embeddings_trainable && torch::GradMode::is_enabled());
+    torch::AutoGradMode grad((o.embeddings_trainable || (m.token_rows.defined() && m.token_rows.requires_grad())) &&
+                            torch::GradMode::is_enabled());
     ET_CHECK(b.max_id < m.config.vocab_size, "train", "token id ", b.max_id, " is outside the vocabulary [0, ",
              m.config.vocab_size, ")");
     hidden = model::embed(m, b.ids, /*check_ids=*/b.max_id < 0);
@@ -224,7 +225,8 @@ torch::Tensor loss_sum_on_tokens(const model::Model& m, const BatchTensors& b, c
     hidden = b.cut_hidden.reshape({-1, H}).index_select(0, tk.keep).unsqueeze(0);
     from = cut;
   } else {
-    torch::AutoGradMode grad(o.embeddings_trainable && torch::GradMode::is_enabled());
+    torch::AutoGradMode grad((o.embeddings_trainable || (m.token_rows.defined() && m.token_rows.requires_grad())) &&
+                            torch::GradMode::is_enabled());
     ET_CHECK(b.max_id < m.config.vocab_size, "train", "token id ", b.max_id, " is outside the vocabulary [0, ",
              m.config.vocab_size, ")");
     hidden = model::embed(m, tk.ids, /*check_ids=*/b.max_id < 0);
@@ -242,7 +244,7 @@ torch::Tensor loss_sum_on_tokens(const model::Model& m, const BatchTensors& b, c
     }
   }
   const torch::Tensor h = model::final_norm(m, hidden.reshape({-1, H}).index_select(0, tk.loss_rows));
-  return ops::chunked_cross_entropy(h, m.lm_head, b.loss.labels, m.config.final_softcap, 0,
+  return ops::chunked_cross_entropy(h, model::head_weight(m), b.loss.labels, m.config.final_softcap, 0,
                                     /*check_targets=*/b.max_id < 0);
 }
 
@@ -304,7 +306,7 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
   const int64_t H = at.size(-1);
   auto h = model::final_norm(m, at).reshape({-1, H}).index_select(0, lp.slots);
   // Labels computed on the host come from ids checked there against the vocabulary.
-  return ops::chunked_cross_entropy(h, m.lm_head, lp.labels, m.config.final_softcap, 0,
+  return ops::chunked_cross_entropy(h, model::head_weight(m), lp.labels, m.config.final_softcap, 0,
                                     /*check_targets=*/!(host_positions && b.max_id >= 0));
 }
 

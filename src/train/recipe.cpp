@@ -29,6 +29,7 @@ std::vector<RecipeField> recipe_fields(Recipe& r) {
       {"adapters.rslora", "rank-stabilized scaling alpha/sqrt(r)", &r.adapters.rslora, {}},
       {"adapters.targets", "module types that may get adapters", &r.adapters.targets, {}},
       {"adapters.list", "policy list: matrices to adapt, e.g. [layers.3.self_attn.q_proj, layers.4.*]", &r.adapters.list, {}},
+      {"adapters.trainable_tokens", "embedding rows to train as well (PEFT's trainable tokens; needs a head tied to the embedding): token ids, pieces as the vocabulary spells them, or auto: the training targets whose row the base never learned (cosine >= 0.99 with another token's row, as unseen tokens' rows are)", &r.adapters.trainable_tokens, {}},
       {"adapters.plan", "policy gradcut: reuse this plan.json (placement, ranks, alphas) instead of planning", &r.adapters.plan, {}, true},
       {"adapters.gradcut.shared_rank", "phase 1: rank of the shared LoRA of each module type", &g.shared_rank, {}},
       {"adapters.gradcut.shared_alpha", "phase 1: alpha of the shared LoRA", &g.shared_alpha, {}},

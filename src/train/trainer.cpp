@@ -31,6 +31,7 @@
 #include "edgetune/train/checkpoint.h"
 #include "edgetune/train/memory_plan.h"
 #include "edgetune/train/metrics.h"
+#include "edgetune/train/trainable_tokens.h"
 
 namespace et {
 
@@ -178,8 +179,23 @@ void apply_plan(TrainSession& s, const Plan& plan) {
     }
     return;
   }
+  const auto& tokens = s.recipe.adapters.trainable_tokens;
+  if (s.plan.token_ids.empty() && !tokens.empty() && s.recipe.adapters.policy != "none") {
+    s.plan.token_ids = resolve_trainable_tokens(tokens, s.model, *s.tokenizer, s.train_examples);
+    s.plan.token_width = s.model.config.hidden_size;
+    s.plan.token_module = s.model.prefix + "embed_tokens";
+    if (s.plan.token_ids.empty()) log_info("adapters.trainable_tokens: no token needs its own row");
+    else {
+      std::string list;
+      for (size_t i = 0; i < s.plan.token_ids.size() && i < 16; ++i)
+        list += (i ? " " : "") + std::to_string(s.plan.token_ids[i]);
+      log_info("adapters.trainable_tokens: ", s.plan.token_ids.size(), " embedding rows train (", list,
+               s.plan.token_ids.size() > 16 ? " ..." : "", ")");
+    }
+  }
   detach_adapters(s.model);
-  s.adapters = create_adapters(plan, static_cast<uint64_t>(s.recipe.train.seed), s.model.device);
+  s.adapters = create_adapters(s.plan, static_cast<uint64_t>(s.recipe.train.seed), s.model.device);
+  init_token_rows(s.adapters, s.model);
   attach_adapters(s.model, s.adapters);
   for (auto& kv : s.adapters.named_parameters()) s.params.push_back({kv.first, kv.second});
 }

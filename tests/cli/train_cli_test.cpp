@@ -2,8 +2,9 @@
 //  - the real recipe recipes/stories-tools.yaml on stories260K (slow: about a minute; its own CTest
 //    entry labelled "slow", see tests/CMakeLists.txt) lowers the held-out loss by at least 30% in
 //    under 5 minutes, and its patch is then exported as PEFT and merged, applied by generate
-//    (the merged model generates what base + patch generates), and refused on another base
-//    unless --force;
+//    (the merged model generates what base + patch generates), and refused on another base unless
+//    --force; eval finds its tool names right on held-out conversations (at least 0.5 free, 0.8
+//    with --constrain);
 //  - Ctrl-C (SIGINT) writes a checkpoint and exits 0, and --resume continues from it;
 //  - unknown or ill-typed recipe keys exit non-zero naming the key;
 //  - a run from a plan file takes the recipe's adapter dropout.
@@ -108,6 +109,22 @@ TEST(TrainCliSlow, StoriesToolsRecipeLowersHeldOutLossAndExports) {
   const std::string patch = path_join(out, "patch.safetensors");
   ASSERT_TRUE(file_exists(patch));
   EXPECT_TRUE(file_exists(path_join(out, "peft/adapter_config.json")));
+
+  // The patched model answers with tool calls (on the NF4 backbone it trained on, eval's default):
+  // tool names right on held-out conversations, free and constrained.
+  for (const bool constrain : {false, true}) {
+    std::vector<std::string> cmd = {"eval", "--model", model, "--patch", path_join(out, "patch.safetensors"), "--data",
+                                    path_join(et::test::source_dir(), "data/stories-tools/eval.jsonl"), "--limit", "20",
+                                    "--no-loss"};
+    if (constrain) cmd.push_back("--constrain");
+    auto e = run_cli(cmd);
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    const auto j = nlohmann::json::parse(e.out);
+    EXPECT_EQ(j["backbone"], "nf4");
+    EXPECT_GE(j["tool_name_accuracy"].get<double>(), constrain ? 0.8 : 0.5) << e.out;
+    std::printf("[ stories-tools ] eval%s: tool names %.2f, exact calls %.2f\n", constrain ? " --constrain" : "",
+                j["tool_name_accuracy"].get<double>(), j["tool_call_exact_match"].get<double>());
+  }
 
   // export --format peft: the same adapter folder train wrote.
   const std::string peft = path_join(work, "peft");

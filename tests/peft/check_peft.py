@@ -6,6 +6,7 @@ For each model (tests/golden/llama, tests/golden/qwen2, <shared>/models/stories2
      over their 128 ids, so edgetune can train them on text) and writes a small JSONL dataset;
   2. trains patches with `edgetune train` (fp32, quant.backbone none, a high learning rate so B is
      clearly non-zero):
+       tokens    (tied models) every projection and trainable token rows (trainable_token_indices)
        all       every projection, rank 4, alpha 8
        rslora    every projection, rank 8, alpha 4, use_rslora
        mixed     a hand-written plan (adapters.policy gradcut + adapters.plan): dedicated adapters
@@ -136,6 +137,12 @@ def sample_ids(vocab_low, vocab_high, rows=2, length=24, seed=1):
     return [[1] + [rng.randrange(vocab_low, vocab_high) for _ in range(length - 1)] for _ in range(rows)]
 
 
+def config_is_tied(folder):
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = json.load(f)
+    return cfg.get("tie_word_embeddings", True)
+
+
 def edgetune_side(build, name, src, work, shared_dir):
     """Trains the patches of one model; returns the runs to compare."""
     edgetune = os.path.join(build, "edgetune")
@@ -166,6 +173,11 @@ def edgetune_side(build, name, src, work, shared_dir):
     variants = [("all", {"policy": "all", "rank": 4, "alpha": 8}),
                 ("rslora", {"policy": "all", "rank": 8, "alpha": 4, "rslora": "true"}),
                 ("mixed", None)]
+    if config_is_tied(folder):
+        # Trainable token rows (PEFT's trainable_token_indices): the digits and </s> of the small
+        # tokenizer, or the story model's rows it never learned.
+        tokens = "[20, 21, 2]" if max_seq_len == 64 else "[auto]"
+        variants.append(("tokens", {"policy": "all", "rank": 4, "alpha": 8, "trainable_tokens": tokens}))
     for variant, extra in variants:
         out = os.path.join(work, name, variant)
         if extra is None:

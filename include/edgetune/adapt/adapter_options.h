@@ -36,6 +36,8 @@ struct AdapterOptions {
   // policy=list: matrices by name ("layers.3.self_attn.q_proj") or "layers.3.*"
   std::vector<std::string> list;
   std::string plan;              // a plan.json to reuse (policy gradcut)
+  // Embedding rows to train (ids, pieces, or "auto"): see train/trainable_tokens.h.
+  std::vector<std::string> trainable_tokens;
   GradCutOptions gradcut;
 };
 

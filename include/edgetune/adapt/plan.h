@@ -49,13 +49,19 @@ struct Plan {
   int num_layers = 0;
   std::vector<PlanEntry> entries;  // every target matrix of the model, kind none included
   std::vector<SharedSpec> shared;  // types that have shared entries
+  // Trainable token rows (PEFT's trainable tokens): these embedding rows are trained as new
+  // values [token_ids.size(), token_width] that replace the base's rows; a tied head reads the
+  // same rows. token_module names the embedding ("model.embed_tokens"). Empty: none.
+  std::vector<int64_t> token_ids;
+  int64_t token_width = 0;
+  std::string token_module;
   nlohmann::json extra = nlohmann::json::object();  // totals, FLOPs (GradCut)
 
   // alpha/r, or alpha/sqrt(r) with rslora.
   double scale(int rank, double alpha) const;
   const SharedSpec* shared_of(const std::string& type) const;
-  // The lowest layer with an adapter that trains every step; num_layers when there is none. After
-  // the warm-up adapters freeze, no backward runs below it.
+  // The lowest layer with an adapter that trains every step; num_layers when there is none (0 with
+  // token rows: the embedding trains). After the warm-up adapters freeze, no backward runs below it.
   int cut_layer() const;
   // The lowest layer with an adapter that still trains at 0-based step `step` (train_steps == 0 or
   // step < train_steps): the cut of that step.
@@ -64,7 +70,7 @@ struct Plan {
   int warmup_steps() const;
   int count(AdapterKind k) const;
   // Trainable parameters: dedicated r*(in+out); each shared type r*(in+out) once plus, per
-  // matrix using it, the vectors a (r) and b (out).
+  // matrix using it, the vectors a (r) and b (out); token rows k*width.
   int64_t trainable_parameters() const;
 
   nlohmann::json to_json() const;

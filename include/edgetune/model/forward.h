@@ -65,6 +65,9 @@ torch::Tensor final_norm(const Model& model, const torch::Tensor& hidden);
 // [.., hidden] normed hidden states -> [.., vocab] logits in the model's dtype (with final logit
 // softcapping where the config has it).
 torch::Tensor lm_head_logits(const Model& model, const torch::Tensor& normed);
+// The head's weight [vocab, hidden]: lm_head, with the trainable token rows in place when the
+// model has them (differentiable in the rows).
+torch::Tensor head_weight(const Model& model);
 
 // embed + all layers + final norm: [B, T, hidden].
 torch::Tensor hidden_states(const Model& model, const torch::Tensor& input_ids, const ForwardInputs& in = {});

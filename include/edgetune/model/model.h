@@ -49,6 +49,10 @@ struct Model {
   torch::Tensor norm;     // final RMSNorm
   torch::Tensor lm_head;  // [vocab, hidden]; the same tensor as embed_tokens when tied
   bool tied_head = false;
+  // Trainable token rows (adapt/adapters.h), set by attach_adapters: the embedding (and the tied
+  // head) read token_rows[i] (float32, [k, hidden]) for token token_ids[i]; token_slot [vocab]
+  // maps a token to its row, k when it has none. Undefined: the base's rows.
+  torch::Tensor token_ids, token_slot, token_rows;
   torch::Tensor inv_freq_full, inv_freq_sliding;  // RoPE frequencies, float32 on `device`
 };
 
