@@ -56,6 +56,7 @@ struct LoadedModel {
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int64_t> stop_ids;  // the model's own (generation_config / config)
   nlohmann::ordered_json precision;  // what ran: backbone, compute dtype, the patch's training backbone
+  std::optional<Recipe> patch_recipe;  // the recipe the patch was trained with (when it has a readable one)
 };
 
 // The backbone a patch trained on, from the recipe it carries (false when unknown).
@@ -86,9 +87,10 @@ LoadedModel load_for_eval(const EvalArgs& a) {
     log_info("eval: applied ", a.patch);
     std::string trained = "unknown";
     try {
-      trained = parse_recipe(p.recipe_yaml, a.patch).quant.backbone == "nf4" ? "nf4" : "dense";
+      out.patch_recipe = parse_recipe(p.recipe_yaml, a.patch);
+      trained = out.patch_recipe->quant.backbone == "nf4" ? "nf4" : "dense";
     } catch (const Error&) {
-      // a patch without a readable recipe: its backbone is not known
+      // a patch without a readable recipe: its backbone and data settings are not known
     }
     out.precision["patch_backbone"] = trained;
     if (trained != "unknown" && trained != out.precision["backbone"])
@@ -114,7 +116,27 @@ EvalOptions eval_options(const EvalArgs& a, const LoadedModel& lm) {
   o.loss = !a.no_loss;
   o.stop_ids = turn_stop_ids(*lm.tokenizer, o.chat_template, lm.stop_ids);
   o.constrain = a.constrain;
+  // The held-out loss builds examples as training did: the patch recipe's last_turn_only and
+  // max_seq_len (the system prompt is in the conversations already: effective_system_prompt).
+  o.example.chat_template = o.chat_template;
+  o.example.max_len = o.max_len;
+  if (lm.patch_recipe) {
+    o.example.last_turn_only = lm.patch_recipe->data.last_turn_only;
+    o.example.max_len = lm.patch_recipe->data.max_seq_len;
+  }
   return o;
+}
+
+// --system-prompt, else the one the patch was trained with (data.system_prompt).
+std::string effective_system_prompt(const EvalArgs& a, const std::optional<Recipe>& patch_recipe) {
+  if (!a.system_prompt.empty() || !patch_recipe) return a.system_prompt;
+  return patch_recipe->data.system_prompt;
+}
+
+// As training does with data.system_prompt: the first message of a conversation without one.
+void add_system_prompt(std::vector<ChatMessage>& messages, const std::string& prompt) {
+  if (!prompt.empty() && (messages.empty() || messages[0].role != Role::system))
+    messages.insert(messages.begin(), {Role::system, prompt, {}, ""});
 }
 
 void print_coverage(const std::vector<CoveragePoint>& table, const std::string& what) {
@@ -136,17 +158,16 @@ void run_bfcl(const EvalArgs& a) {
     fail("eval", "--constrain goes with --model: given predictions are scored as they are");
   std::vector<BfclExample> examples = load_bfcl(a.bfcl, a.answers);
   log_info("eval: ", examples.size(), " BFCL questions from ", a.bfcl);
-  if (!a.system_prompt.empty())  // as training does with data.system_prompt
-    for (auto& e : examples)
-      if (e.question.empty() || e.question[0].role != Role::system)
-        e.question.insert(e.question.begin(), {Role::system, a.system_prompt, {}, ""});
   nlohmann::ordered_json head{{"questions", a.bfcl}, {"answers", a.answers}};
   BfclReport r;
   if (!a.predictions.empty()) {
+    for (auto& e : examples) add_system_prompt(e.question, a.system_prompt);
     head["predictions"] = a.predictions;
     r = score_bfcl_predictions(examples, load_bfcl_predictions(a.predictions));
   } else {
     const LoadedModel lm = load_for_eval(a);
+    const std::string system_prompt = effective_system_prompt(a, lm.patch_recipe);
+    for (auto& e : examples) add_system_prompt(e.question, system_prompt);
     const EvalOptions o = eval_options(a, lm);
     log_info("eval: chat template ", chat_template_name(o.chat_template));
     head["model"] = a.model;
@@ -179,10 +200,8 @@ void run_eval(const EvalArgs& a) {
   TrajectoryLoadReport lr;
   auto convs = load_trajectories(a.data, a.format, "skip", &lr);
   if (convs.empty()) fail("eval", a.data, ": no usable conversations");
-  if (!a.system_prompt.empty())  // as training does with data.system_prompt
-    for (auto& c : convs)
-      if (c.messages.empty() || c.messages[0].role != Role::system)
-        c.messages.insert(c.messages.begin(), {Role::system, a.system_prompt, {}, ""});
+  const std::string system_prompt = effective_system_prompt(a, lm.patch_recipe);
+  for (auto& c : convs) add_system_prompt(c.messages, system_prompt);
 
   const EvalOptions o = eval_options(a, lm);
   log_info("eval: ", convs.size(), " conversations from ", a.data, ", chat template ",
@@ -257,7 +276,7 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--system-prompt", a->system_prompt,
                   "system prompt for conversations (or BFCL questions) that have none (as the recipe's "
-                  "data.system_prompt)");
+                  "data.system_prompt; default: the one the patch was trained with)");
   cmd->add_flag("--no-loss", a->no_loss, "skip the held-out loss");
   cmd->add_flag("--constrain", a->constrain,
                 "decode by the call grammar: calls in the template's syntax, an offered tool's name, arguments by its "

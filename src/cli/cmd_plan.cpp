@@ -19,6 +19,7 @@
 #include "edgetune/core/error.h"
 #include "edgetune/train/gradcut_calibration.h"
 #include "edgetune/train/memory_plan.h"
+#include "edgetune/train/pipeline.h"
 #include "edgetune/train/trainer.h"
 #include "recipe_args.h"
 
@@ -116,8 +117,9 @@ void run_plan(const PlanArgs& a) {
   if (recipe.adapters.policy != "gradcut")
     log_info("planning with GradCut (the recipe's adapters.policy is ", recipe.adapters.policy, ")");
   recipe.adapters.policy = "gradcut";
-  TrainSession s = open_session(recipe);
-  Plan plan = gradcut_plan(s);
+  PipelineOptions po;
+  po.stop = PipelineStop::after_plan;
+  const Plan plan = run_pipeline(recipe, po).plan;
   const std::string out = a.output.empty() ? path_join(recipe.output.dir, "plan.json") : a.output;
   save_plan(plan, out);
   print_table(plan);

@@ -12,11 +12,7 @@
 #include "edgetune/core/file_io.h"
 #include "edgetune/core/log.h"
 #include "edgetune/core/writable.h"
-#include "edgetune/export/merged_export.h"
-#include "edgetune/export/patch.h"
-#include "edgetune/export/peft_export.h"
-#include "edgetune/train/checkpoint.h"
-#include "edgetune/train/gradcut_calibration.h"
+#include "edgetune/train/pipeline.h"
 #include "edgetune/train/recipe.h"
 #include "edgetune/train/trainer.h"
 #include "recipe_args.h"
@@ -31,27 +27,6 @@ struct TrainArgs {
   bool explain = false;
 };
 
-Plan choose_plan(TrainSession& s, bool resume) {
-  const Recipe& r = s.recipe;
-  if (resume) {
-    // The plan the run was training (a damaged newest checkpoint is set aside: see run_training).
-    if (auto rp = load_resume_checkpoint(r.output.dir))
-      return Plan::from_json(nlohmann::json::parse(rp->state.plan_json), rp->path);
-  }
-  const std::string& policy = r.adapters.policy;
-  if (policy == "all") return plan_all(s.model, r.adapters);
-  if (policy == "list") return plan_list(s.model, r.adapters);
-  if (policy == "full" || policy == "none") return empty_plan(s.model, r.adapters);
-  if (policy == "gradcut") {
-    if (r.adapters.plan.empty()) return gradcut_plan(s);  // calibrate now
-    // The plan fixes placement, ranks and alphas; dropout is a training setting, so the recipe's applies.
-    Plan p = load_plan(r.adapters.plan);
-    p.dropout = r.adapters.dropout;
-    return p;
-  }
-  fail("train", "unknown adapters.policy '", policy, "'");
-}
-
 void run_train(const TrainArgs& a) {
   if (a.explain) {
     std::cout << explain_recipe();
@@ -62,17 +37,16 @@ void run_train(const TrainArgs& a) {
   // this one, before either loads anything.
   check_writable_dir(recipe.output.dir, "output.dir");
   const DirLock lock(recipe.output.dir, "edgetune train");
-  TrainSession s = open_session(recipe);
-  Plan plan = choose_plan(s, a.resume);
-  apply_plan(s, plan);
+  PipelineOptions po;
+  po.resume = a.resume;
+  const PipelineResult p = run_pipeline(recipe, po);
   nlohmann::ordered_json summary;
-  if (recipe.adapters.policy == "none") {
-    EvalResult e = evaluate_loss(s, s.eval_examples.empty() ? s.train_examples : s.eval_examples);
-    summary["eval_loss"] = e.loss;
+  if (!p.trained) {  // adapters.policy none: the model's loss, no training
+    summary["eval_loss"] = p.eval.loss;
     std::cout << summary.dump() << std::endl;
     return;
   }
-  TrainResult r = run_training(s, a.resume);
+  const TrainResult& r = p.train;
   const std::string dir = recipe.output.dir;
   summary["output_dir"] = dir;
   summary["steps"] = r.steps_done;
@@ -91,24 +65,9 @@ void run_train(const TrainArgs& a) {
   if (r.cut_cache_seconds >= 0) summary["cut_cache_seconds"] = r.cut_cache_seconds;
   summary["interrupted"] = r.interrupted;
   if (!r.stopped_by.empty()) summary["stopped_by"] = r.stopped_by;
-  if (s.full) {
-    const std::string out = path_join(dir, "model");
-    export_model_weights(s.model, recipe.model.path, out);
-    summary["model"] = out;
-    log_info("model written to ", out);
-  } else if (recipe.model.init == "random") {
-    // A patch names its base by the weights' fingerprints; a random backbone has no files to name.
-    log_warn("model.init is random: no base weights to fingerprint, so no patch is written");
-  } else {
-    const std::string patch_path = path_join(dir, "patch.safetensors");
-    write_patch(patch_path, make_patch(s.adapters, recipe.model.path, s.recipe_yaml));
-    summary["patch"] = patch_path;
-    if (recipe.output.export_peft) {
-      export_peft(s.adapters, recipe.model.path, path_join(dir, "peft"));
-      summary["peft"] = path_join(dir, "peft");
-    }
-    log_info("patch written to ", patch_path);
-  }
+  if (!p.model_dir.empty()) summary["model"] = p.model_dir;
+  if (!p.patch.empty()) summary["patch"] = p.patch;
+  if (!p.peft.empty()) summary["peft"] = p.peft;
   if (has_before && has_after) {
     const double lower = r.first_eval_loss > 0 ? 100.0 * (r.first_eval_loss - r.last_eval_loss) / r.first_eval_loss : 0.0;
     log_info("held-out loss ", r.first_eval_loss, " (step 0) -> ", r.last_eval_loss, " (step ", r.last_eval_step,

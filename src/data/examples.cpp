@@ -62,6 +62,19 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
 // with those ids when no token crosses the boundary; a token that does (as "><" between
 // "<|eot_id|>" and "<|start_header_id|>" where those are plain text) belongs to the segment it
 // starts in.
+TokenizedExample conversation_example(Conversation c, const ExampleOptions& o, const Tokenizer& tok, bool* truncated) {
+  if (!o.system_prompt.empty() && (c.messages.empty() || c.messages[0].role != Role::system))
+    c.messages.insert(c.messages.begin(), {Role::system, o.system_prompt, {}, ""});
+  TokenizedExample ex = tokenize_chat(render_chat(c, o.chat_template, o.last_turn_only), tok, 1 << 30, c.source);
+  const bool cut = static_cast<int>(ex.ids.size()) > o.max_len;
+  if (cut) {
+    ex.ids.resize(static_cast<size_t>(o.max_len));
+    ex.target.resize(ex.ids.size());
+  }
+  if (truncated) *truncated = cut;
+  return ex;
+}
+
 TokenizedExample tokenize_chat(const RenderedChat& chat, const Tokenizer& tok, int max_len,
                                const std::string& source) {
   TokenizedExample ex;

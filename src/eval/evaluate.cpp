@@ -60,7 +60,7 @@ void add_loss(const model::Model& m, const Tokenizer& tok, const std::vector<Con
   double sum = 0;
   int64_t n = 0;
   for (const auto& c : convs) {
-    const TokenizedExample ex = tokenize_chat(render_chat(c, o.chat_template), tok, o.max_len, c.source);
+    const TokenizedExample ex = conversation_example(c, o.example, tok);
     if (ex.num_targets() == 0) continue;
     const auto rows = pack_examples({ex}, {0}, o.max_len, /*pack=*/false, 0);
     const Batch b = make_batch(rows, 0, 1, 0);

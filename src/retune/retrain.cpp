@@ -8,6 +8,7 @@
 #include "edgetune/retune/reuse.h"
 #include "edgetune/train/gradcut_calibration.h"
 #include "edgetune/train/recipe.h"
+#include "edgetune/train/pipeline.h"
 #include "edgetune/train/trainer.h"
 
 namespace et {
@@ -46,35 +47,38 @@ RetrainResult retrain_patch(const Patch& patch, const std::string& patch_label, 
   res.output = o.output;
   const Recipe recipe = retrain_recipe(patch, patch_label, base_new, o);
   res.output_dir = recipe.output.dir;
-  TrainSession s = open_session(recipe);
-
-  const AdapterSet old = adapters_from_patch(patch, s.model.device);
-  if (!s.eval_examples.empty()) {
-    attach_adapters(s.model, old);
-    res.old_eval_loss = evaluate_loss(s, s.eval_examples).loss;
-    detach_adapters(s.model);
-    log_info("retune: the old patch forced onto ", base_new, " has held-out loss ", res.old_eval_loss);
-  } else {
-    log_warn("retune: the recipe has no data.eval; the retrained patch is written without a held-out comparison");
-  }
-
   const auto t0 = std::chrono::steady_clock::now();
-  Plan plan;
+  PipelineOptions po;
+  Plan old_plan;
   if (recipe.adapters.policy == "gradcut" && recipe.adapters.plan.empty()) {
     log_info("retune: planning again with GradCut on ", base_new);
-    plan = gradcut_plan(s);
     res.policy = "gradcut";
   } else {
-    plan = patch.plan;  // the placement, ranks and alphas the patch was trained with
-    plan.dropout = recipe.adapters.dropout;
+    old_plan = patch.plan;  // the placement, ranks and alphas the patch was trained with
+    old_plan.dropout = recipe.adapters.dropout;
+    po.plan = &old_plan;
     res.policy = "patch";
   }
-  apply_plan(s, plan);
-  res.warm = warm_start_adapters(s.adapters, old);
-  log_info("retune: warm start from ", patch_label, ": ", res.warm.copied, " tensors copied, ", res.warm.exact,
-           " adapters given the old update exactly, ", res.warm.truncated, " its rank-r approximation, ",
-           res.warm.fresh, " tensors fresh");
-  const TrainResult tr = run_training(s, /*resume=*/false);
+  po.patch_path = o.output;
+  po.export_peft = false;
+  po.export_if_interrupted = false;
+  po.before_training = [&](TrainSession& s) {
+    const AdapterSet old = adapters_from_patch(patch, s.model.device);
+    if (!s.eval_examples.empty()) {
+      attach_adapters(s.model, old);
+      res.old_eval_loss = evaluate_loss(s, s.eval_examples).loss;
+      attach_adapters(s.model, s.adapters);
+      log_info("retune: the old patch forced onto ", base_new, " has held-out loss ", res.old_eval_loss);
+    } else {
+      log_warn("retune: the recipe has no data.eval; the retrained patch is written without a held-out comparison");
+    }
+    res.warm = warm_start_adapters(s.adapters, old);
+    log_info("retune: warm start from ", patch_label, ": ", res.warm.copied, " tensors copied, ", res.warm.exact,
+             " adapters given the old update exactly, ", res.warm.truncated, " its rank-r approximation, ",
+             res.warm.fresh, " tensors fresh");
+  };
+  const PipelineResult pr = run_pipeline(recipe, po);
+  const TrainResult& tr = pr.train;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (tr.interrupted)
     fail("retune", "stopped at step ", tr.steps_done, "; no patch written (", recipe.output.dir, " has the checkpoint)");
@@ -85,9 +89,7 @@ RetrainResult retrain_patch(const Patch& patch, const std::string& patch_label, 
   if (res.kept_old) {
     log_warn("retune: the retrained patch's held-out loss ", res.eval_loss, " is higher than the old patch's ",
              res.old_eval_loss, " on the new base; writing the old patch re-fingerprinted instead");
-    write_patch(o.output, refingerprint_patch(patch, base_new));
-  } else {
-    write_patch(o.output, make_patch(s.adapters, base_new, s.recipe_yaml));
+    write_patch(o.output, refingerprint_patch(patch, base_new));  // over the one the pipeline wrote
   }
   log_info("retune: ", res.steps, " steps in ", res.seconds, " s; held-out loss ", res.old_eval_loss, " (old patch) -> ",
            res.eval_loss, "; patch written to ", o.output);

@@ -130,30 +130,34 @@ TrainSession open_session(const Recipe& recipe) {
   return s;
 }
 
+ExampleOptions example_options(const TrainSession& s) {
+  ExampleOptions o;
+  o.chat_template = s.chat_template;
+  o.system_prompt = s.recipe.data.system_prompt;
+  o.last_turn_only = s.recipe.data.last_turn_only;
+  o.max_len = s.recipe.data.max_seq_len;
+  return o;
+}
+
 std::vector<TokenizedExample> tokenize_file(const TrainSession& s, const std::string& path, int max_examples) {
   TrajectoryLoadReport report;
   auto convs = load_trajectories(path, s.recipe.data.format, s.recipe.data.on_error, &report);
   if (max_examples > 0 && static_cast<int>(convs.size()) > max_examples) convs.resize(static_cast<size_t>(max_examples));
   std::vector<TokenizedExample> out;
   int64_t tokens = 0, targets = 0, truncated = 0, dropped = 0;
+  const ExampleOptions eo = example_options(s);
   for (auto& c : convs) {
-    if (!s.recipe.data.system_prompt.empty() && (c.messages.empty() || c.messages[0].role != Role::system))
-      c.messages.insert(c.messages.begin(), {Role::system, s.recipe.data.system_prompt, {}, ""});
-    RenderedChat r;
+    TokenizedExample ex;
+    bool cut = false;
     try {
-      r = render_chat(c, s.chat_template, s.recipe.data.last_turn_only);
+      ex = conversation_example(std::move(c), eo, *s.tokenizer, &cut);
     } catch (const Error& e) {
       if (s.recipe.data.on_error == "fail") throw;
       log_warn("skipping: ", e.what());
       ++dropped;
       continue;
     }
-    TokenizedExample ex = tokenize_chat(r, *s.tokenizer, 1 << 30, c.source);
-    if (static_cast<int>(ex.ids.size()) > s.recipe.data.max_seq_len) {
-      ++truncated;
-      ex.ids.resize(static_cast<size_t>(s.recipe.data.max_seq_len));
-      ex.target.resize(ex.ids.size());
-    }
+    truncated += cut;
     if (ex.num_targets() == 0) {
       ++dropped;
       continue;

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -231,3 +232,36 @@ TEST(EvalCli, BadInputFailsWithTheFileName) {
 }
 
 }  // namespace
+
+// Training and eval build examples through one path: eval's held-out loss on a patch is the
+// eval_loss training reported, with the recipe's data.last_turn_only on and off and its
+// data.system_prompt (which eval takes from the patch).
+TEST(EvalCli, HeldOutLossIsTrainingsWithAndWithoutLastTurnOnly) {
+  ET_REQUIRE_SHARED(stories, "models/stories260K");
+  const std::string dir = et::test::temp_dir("eval_cli_examples");
+  const std::string data = path_join(dir, "data.jsonl");
+  write_file_atomic(data, conversation("Paris", "Paris", "sunny") + conversation("Lima", "Lima", "foggy"));
+  std::map<bool, int64_t> tokens;
+  for (const bool last_only : {false, true}) {
+    SCOPED_TRACE(last_only ? "last_turn_only" : "every turn");
+    const std::string run = path_join(dir, last_only ? "last" : "all");
+    const std::string recipe = run + ".yaml";
+    write_file_atomic(recipe, "model:\n  path: " + stories + "\nquant:\n  backbone: nf4\nadapters:\n  policy: all\n"
+                              "  rank: 4\n  alpha: 8\ndata:\n  train: " + data + "\n  eval: " + data +
+                              "\n  max_seq_len: 256\n  pack: false\n  system_prompt: You tell the weather.\n"
+                              "  last_turn_only: " + (last_only ? "true" : "false") +
+                              "\ntrain:\n  max_steps: 3\n  batch_size: 2\n  lr: 1.0e-2\n  warmup_steps: 0\n"
+                              "  eval_every: 0\n  save_every: 0\n  seed: 0\noutput:\n  dir: " + run +
+                              "\n  export_peft: false\n");
+    auto train = run_cli({"train", recipe});
+    ASSERT_EQ(train.exit_code, 0) << train.err;
+    const double trained = nlohmann::json::parse(train.out)["eval_loss_after"].get<double>();
+    auto e = run_cli({"eval", "--model", stories, "--patch", path_join(run, "patch.safetensors"), "--data", data,
+                      "--max-tokens", "1"});
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    const auto j = nlohmann::json::parse(e.out);
+    EXPECT_NEAR(j["eval_loss"].get<double>(), trained, 1e-4);
+    tokens[last_only] = j["eval_loss_tokens"].get<int64_t>();
+  }
+  EXPECT_LT(tokens[true], tokens[false]) << "last_turn_only scored as many tokens as every turn";
+}

@@ -27,6 +27,19 @@ struct TokenizedExample {
 TokenizedExample tokenize_chat(const RenderedChat& chat, const Tokenizer& tok, int max_len,
                                const std::string& source);
 
+// How a conversation becomes an example: the same for training and for eval's held-out loss.
+struct ExampleOptions {
+  ChatTemplate chat_template = ChatTemplate::plain;
+  std::string system_prompt;    // added as the first message to a conversation that has no system one
+  bool last_turn_only = false;  // only the last assistant turn is a target
+  int max_len = 2048;           // tokens kept; the rest is cut after tokenizing the whole conversation
+};
+
+// A conversation as an example (system prompt, template, targets, truncation); *truncated says
+// whether tokens were cut. A conversation the template cannot express throws naming its source.
+TokenizedExample conversation_example(Conversation conv, const ExampleOptions& options, const Tokenizer& tok,
+                                      bool* truncated = nullptr);
+
 struct PackedRow {
   std::vector<int32_t> ids;
   std::vector<int32_t> positions;  // restart at 0 for each packed conversation

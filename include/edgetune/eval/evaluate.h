@@ -12,6 +12,7 @@
 // coverage, and how many turns are valid (they parse, and each call names an offered tool with
 // its required arguments, no unknown ones, values of the schema's types).
 #pragma once
+#include "edgetune/data/examples.h"
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,6 +41,9 @@ struct EvalOptions {
   int64_t max_new_tokens = 128;  // per turn
   int max_len = 2048;            // prompt + turn tokens: a turn stops there; a longer prompt is skipped (counted)
   int limit = 0;                 // evaluate at most this many conversations (0: all)
+  // How the held-out loss turns a conversation into an example: training's own way (a patch's
+  // recipe gives its system prompt, last_turn_only and max_seq_len).
+  ExampleOptions example;
   bool loss = true;              // also the held-out loss
   std::vector<int64_t> stop_ids; // ids that end a turn (EOS, end-of-turn tokens)
   bool constrain = false;        // decode by the call grammar

@@ -48,6 +48,9 @@ TrainSession open_session(const Recipe& recipe);
 // creates the adapters or marks the model weights trainable, and fills session.params.
 void apply_plan(TrainSession& session, const Plan& plan);
 
+// How the session turns conversations into examples (template, data.system_prompt,
+// data.last_turn_only, data.max_seq_len): eval's held-out loss uses the same.
+ExampleOptions example_options(const TrainSession& session);
 // The rendered + tokenized examples of a JSONL file with the session's template and limits.
 std::vector<TokenizedExample> tokenize_file(const TrainSession& session, const std::string& path, int max_examples);
 
