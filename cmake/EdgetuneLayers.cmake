@@ -71,6 +71,13 @@ function(et_layer)
   if(L_SOURCES)
     add_library(et_${L_NAME} STATIC ${L_SOURCES})
     set(vis PUBLIC)
+    # Up to EDGETUNE_UNITY_BATCH files of a layer compile as one translation unit: with libtorch's
+    # headers precompiled, most of a file's compile time is the inline code of the headers it
+    # uses, generated again in every file. A file with compile options of its own stays out
+    # (SKIP_UNITY_BUILD_INCLUSION, see src/CMakeLists.txt).
+    if(EDGETUNE_UNITY)
+      set_target_properties(et_${L_NAME} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${EDGETUNE_UNITY_BATCH})
+    endif()
     target_include_directories(et_${L_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/src/${L_NAME})
   else()
     add_library(et_${L_NAME} INTERFACE)  # a layer with no sources yet

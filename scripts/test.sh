@@ -28,5 +28,15 @@ if [ "${1:-}" = "--sanitize" ]; then
   exit 0
 fi
 bash scripts/build.sh
+# The tests' temporary folders go to memory (/dev/shm, when it has 4 GiB free and neither TMPDIR
+# nor ET_KEEP_TEST_DIRS is set): the files are small, but every write is fsync'ed
+# (core/file_io.h), and on a disk shared with other work those flushes took a quarter of the
+# train and eval tests' time (71 s instead of 97 s for ctest -L "train|eval" -j2).
+if [ -z "${TMPDIR:-}" ] && [ -z "${ET_KEEP_TEST_DIRS:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] &&
+   [ "$(df -Pk /dev/shm | awk 'NR == 2 {print int($4 / 1048576)}')" -ge 4 ]; then
+  TMPDIR=$(mktemp -d /dev/shm/edgetune-tests.XXXXXX)
+  export TMPDIR
+  trap 'rm -rf "$TMPDIR"' EXIT
+fi
 ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"
 echo "test.sh: build + tests took $(( $(date +%s) - start ))s" >&2

@@ -28,7 +28,7 @@ struct Held {
 
 // Locks this process holds, by lock-file path (flock is per open file: a second open in the same
 // process would conflict with the first).
-std::mutex g_mutex;
+std::mutex g_held_mutex;
 std::map<std::string, Held>& held() {
   static std::map<std::string, Held> m;
   return m;
@@ -69,7 +69,7 @@ DirLock::DirLock(const std::string& dir, const std::string& what) {
   // One key per folder however it is spelled (runs/x, ./runs/x, /abs/runs/x).
   char real[PATH_MAX];
   path_ = dir_lock_path(::realpath(dir.c_str(), real) ? std::string(real) : dir);
-  std::lock_guard<std::mutex> g(g_mutex);
+  std::lock_guard<std::mutex> g(g_held_mutex);
   auto it = held().find(path_);
   if (it != held().end()) {
     ++it->second.count;
@@ -112,7 +112,7 @@ DirLock::DirLock(const std::string& dir, const std::string& what) {
 }
 
 DirLock::~DirLock() {
-  std::lock_guard<std::mutex> g(g_mutex);
+  std::lock_guard<std::mutex> g(g_held_mutex);
   auto it = held().find(path_);
   if (it == held().end()) return;
   if (--it->second.count > 0) return;

@@ -9,7 +9,7 @@
 namespace et {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::info)};
-std::mutex g_mutex;
+std::mutex g_log_mutex;
 }  // namespace
 
 void set_log_level(LogLevel level) { g_level = static_cast<int>(level); }
@@ -26,7 +26,7 @@ LogLevel parse_log_level(const std::string& name) {
 
 void log_line(LogLevel level, const std::string& message) {
   static const char* tags[] = {"debug", "info", "warning", "error", ""};
-  std::lock_guard<std::mutex> lock(g_mutex);
+  std::lock_guard<std::mutex> lock(g_log_mutex);
   if (level == LogLevel::info)
     std::fprintf(stderr, "%s\n", message.c_str());
   else

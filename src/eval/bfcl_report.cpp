@@ -13,7 +13,7 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-double rate(int64_t n, int64_t d) { return d > 0 ? static_cast<double>(n) / static_cast<double>(d) : 0.0; }
+double entry_rate(int64_t n, int64_t d) { return d > 0 ? static_cast<double>(n) / static_cast<double>(d) : 0.0; }
 
 struct Tally {
   int64_t n = 0, correct = 0, valid = 0;
@@ -84,21 +84,21 @@ nlohmann::ordered_json BfclReport::summary() const {
   ojson j;
   j["examples"] = all.n;
   j["correct"] = all.correct;
-  j["accuracy"] = rate(all.correct, all.n);
+  j["accuracy"] = entry_rate(all.correct, all.n);
   j["valid"] = all.valid;
-  j["valid_rate"] = rate(all.valid, all.n);
+  j["valid_rate"] = entry_rate(all.valid, all.n);
   j["missing_predictions"] = missing;
   j["skipped"] = skipped;
   ojson cats = ojson::object();
   for (const auto& [name, t] : categories)
     cats[name] = {{"examples", t.n},
                   {"correct", t.correct},
-                  {"accuracy", rate(t.correct, t.n)},
-                  {"valid_rate", rate(t.valid, t.n)}};
+                  {"accuracy", entry_rate(t.correct, t.n)},
+                  {"valid_rate", entry_rate(t.valid, t.n)}};
   j["categories"] = cats;
   ojson fns = ojson::object();
   for (const auto& [name, f] : functions)
-    fns[name] = {{"calls", f.first}, {"matched", f.second}, {"accuracy", rate(f.second, f.first)}};
+    fns[name] = {{"calls", f.first}, {"matched", f.second}, {"accuracy", entry_rate(f.second, f.first)}};
   j["functions"] = fns;
   if (std::any_of(results.begin(), results.end(), [](const BfclResult& r) { return r.confidence >= 0; })) {
     j["constrained"] = constrained;

@@ -26,9 +26,9 @@ namespace et {
 
 namespace {
 
-constexpr double kMiB = 1024.0 * 1024.0;
+constexpr double kBytesPerMiB = 1024.0 * 1024.0;
 
-bool is_cuda(MemoryDevice d) { return d != MemoryDevice::cpu; }
+bool device_is_cuda(MemoryDevice d) { return d != MemoryDevice::cpu; }
 
 std::vector<int> divisors_descending(int n) {
   std::vector<int> d;
@@ -40,7 +40,7 @@ std::vector<int> divisors_descending(int n) {
 // Relative time of an optimizer step: every micro-batch pays a fixed overhead (launches, the
 // host work of a step) worth `fixed` tokens; checkpointing runs each layer's forward twice.
 double step_cost(const MemoryShape& s, const MemorySettings& m) {
-  const double fixed = is_cuda(s.device) ? 2048 : 128;
+  const double fixed = device_is_cuda(s.device) ? 2048 : 128;
   const double tokens = static_cast<double>(m.batch_size) * static_cast<double>(s.row_tokens);
   const double layers = static_cast<double>(s.config.num_layers);
   const double below = std::min<double>(s.cut_layer, layers);
@@ -117,7 +117,7 @@ MemorySettings recipe_memory_settings(const Recipe& r, const MemoryShape& s) {
   m.grad_accum = r.train.grad_accum;
   m.grad_checkpoint = r.train.grad_checkpoint;
   const double cache_mib = static_cast<double>(s.dataset_tokens + 1) * static_cast<double>(s.config.hidden_size) *
-                           s.dtype_bytes / kMiB;
+                           s.dtype_bytes / kBytesPerMiB;
   m.cut_cache = !s.full && s.cut_layer > 0 &&
                 (r.train.cut_cache == "on" || (r.train.cut_cache == "auto" && cache_mib <= r.train.cut_cache_max_mb));
   return m;
@@ -274,7 +274,7 @@ MemoryShape recipe_memory_shape(const Recipe& recipe) {
   MemoryShape s;
   s.config = t.model.config;
   const MemoryDevice device = recipe_device(recipe.model.device);
-  const std::string dt = recipe.model.dtype == "auto" ? (is_cuda(device) ? "bfloat16" : "float32") : recipe.model.dtype;
+  const std::string dt = recipe.model.dtype == "auto" ? (device_is_cuda(device) ? "bfloat16" : "float32") : recipe.model.dtype;
   fill_common(s, recipe, recipe.quant.backbone == "nf4",
               static_cast<int>(c10::elementSize(model::parse_compute_dtype(dt, "model.dtype"))), device);
   fill_data_shape(s, t.train_examples, recipe);
@@ -367,11 +367,11 @@ nlohmann::json estimate_json(const MemoryEstimate& e) {
   const MemorySettings& m = e.settings;
   return {{"batch_size", m.batch_size},        {"grad_accum", m.grad_accum},
           {"grad_checkpoint", m.grad_checkpoint}, {"cut_cache", m.cut_cache},
-          {"runtime_mib", e.runtime / kMiB},     {"weights_mib", e.weights / kMiB},
-          {"embeddings_mib", e.embeddings / kMiB}, {"adapters_mib", e.adapters / kMiB},
-          {"activations_mib", e.activations / kMiB}, {"cross_entropy_mib", e.cross_entropy / kMiB},
-          {"transient_mib", e.transient / kMiB},
-          {"cut_cache_mib", e.cut_cache / kMiB}, {"workspace_mib", e.workspace / kMiB},
+          {"runtime_mib", e.runtime / kBytesPerMiB},     {"weights_mib", e.weights / kBytesPerMiB},
+          {"embeddings_mib", e.embeddings / kBytesPerMiB}, {"adapters_mib", e.adapters / kBytesPerMiB},
+          {"activations_mib", e.activations / kBytesPerMiB}, {"cross_entropy_mib", e.cross_entropy / kBytesPerMiB},
+          {"transient_mib", e.transient / kBytesPerMiB},
+          {"cut_cache_mib", e.cut_cache / kBytesPerMiB}, {"workspace_mib", e.workspace / kBytesPerMiB},
           {"total_mib", e.total_mib()}};
 }
 

@@ -19,13 +19,10 @@
 #include "test_util.h"
 
 using namespace et;
+using et::test::golden;
 using et::test::mixed_plan;
 
 namespace {
-
-std::string golden(const std::string& family) {
-  return path_join(path_join(test::source_dir(), "tests/golden"), family);
-}
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.detach().to(torch::kFloat64) - b.detach().to(torch::kFloat64)).abs().max().item<double>();

@@ -17,12 +17,9 @@
 
 using namespace et;
 using et::test::error_of;
+using et::test::golden;
 
 namespace {
-
-std::string golden(const std::string& family) {
-  return path_join(path_join(test::source_dir(), "tests/golden"), family);
-}
 
 // The golden Llama's config with more layers, randomly initialized (layers 1, 10, 11 exist, so
 // "layers.1.*" can be told apart from "layers.1x").
@@ -133,7 +130,7 @@ namespace {
 
 // A plan mixing everything: the shared test plan (rank 2 and rank 5 dedicated, q and up shared
 // with rank 3 / rank 6, none), with down_proj adapted only in layer 2.
-Plan mixed_plan(const model::Model& m) {
+Plan mixed_plan_one_down_proj(const model::Model& m) {
   Plan p = test::mixed_plan(m);
   const Plan none = empty_plan(m, AdapterOptions{});
   for (size_t i = 0; i < p.entries.size(); ++i)
@@ -145,7 +142,7 @@ Plan mixed_plan(const model::Model& m) {
 
 TEST(Plan, MixedPlanCountsByHand) {
   model::Model m = model::load_model(golden("llama"));
-  Plan p = mixed_plan(m);
+  Plan p = mixed_plan_one_down_proj(m);
   Shapes s;
   // dedicated: k (3 layers) rank 2: 3 * 2 * (H + KV); down layer 2 rank 2: 2 * (I + H);
   //            v layers 1, 2 rank 5: 2 * 5 * (H + KV)
@@ -176,7 +173,7 @@ TEST(Plan, MixedPlanCountsByHand) {
 
 TEST(Plan, JsonRoundTrip) {
   model::Model m = model::load_model(golden("llama"));
-  Plan p = mixed_plan(m);
+  Plan p = mixed_plan_one_down_proj(m);
   p.rslora = true;
   p.dropout = 0.1;
   p.entries[4].importance = 0.25;
@@ -207,7 +204,7 @@ TEST(Plan, JsonRoundTrip) {
 TEST(Plan, BadPlanFilesNameFileAndMatrix) {
   model::Model m = model::load_model(golden("llama"));
   const std::string dir = test::temp_dir("plan-bad");
-  nlohmann::json good = mixed_plan(m).to_json();
+  nlohmann::json good = mixed_plan_one_down_proj(m).to_json();
   struct Case {
     std::string name, want;
     std::function<void(nlohmann::json&)> edit;

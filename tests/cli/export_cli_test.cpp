@@ -18,13 +18,10 @@
 #include "test_util.h"
 
 using namespace et;
+using et::test::golden;
 using et::test::run_cli;
 
 namespace {
-
-std::string golden(const std::string& family) {
-  return path_join(path_join(test::source_dir(), "tests/golden"), family);
-}
 
 // The first `n` conversations of the stories-tools training data.
 std::string small_data(const std::string& dir, int n) {

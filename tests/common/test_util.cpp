@@ -27,6 +27,8 @@ std::string shared_path(const std::string& rel) {
 
 std::string source_dir() { return ET_SOURCE_DIR; }
 
+std::string golden(const std::string& family) { return path_join(path_join(source_dir(), "tests/golden"), family); }
+
 namespace {
 // Temp dirs made by this process, removed at exit (with nftw: std::filesystem::remove_all is not
 // safe next to some libtorch builds, which export their own copy of it).

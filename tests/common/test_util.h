@@ -15,6 +15,8 @@ std::string shared_path(const std::string& rel);
 // A fresh empty directory under $TMPDIR (or /tmp), removed at exit unless ET_KEEP_TEST_DIRS is set.
 std::string temp_dir(const std::string& tag);
 std::string source_dir();
+// tests/golden/<family>: the small Hugging Face model folders committed with the tests.
+std::string golden(const std::string& family);
 
 struct CliResult {
   int exit_code = -1;

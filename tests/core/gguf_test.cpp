@@ -36,7 +36,7 @@ struct Bytes {
   Bytes& pad(size_t align) { s.resize((s.size() + align - 1) / align * align, '\0'); return *this; }
 };
 
-void expect_error(const std::string& path, const std::string& needle) {
+void expect_gguf_error(const std::string& path, const std::string& needle) {
   try {
     GgufFile f(path);
     FAIL() << "expected an error containing '" << needle << "'";
@@ -291,47 +291,47 @@ TEST(Gguf, CorruptHeadersNameTheProblem) {
     b.raw("GGUF").le<uint32_t>(version).le<uint64_t>(n_tensors).le<uint64_t>(n_kv);
     return b;
   };
-  expect_error(write("magic.gguf", Bytes().raw("GGML").le<uint32_t>(3).le<uint64_t>(0).le<uint64_t>(0)),
+  expect_gguf_error(write("magic.gguf", Bytes().raw("GGML").le<uint32_t>(3).le<uint64_t>(0).le<uint64_t>(0)),
                "not a GGUF file");
-  expect_error(write("v1.gguf", header(1, 0, 0)), "version 1");
-  expect_error(write("v9.gguf", header(9, 0, 0)), "unsupported GGUF version 9");
-  expect_error(write("be.gguf", header(0x03000000, 0, 0)), "big-endian");
-  expect_error(write("nkv.gguf", header(3, 0, 1000000)), "metadata count 1000000");
-  expect_error(write("nt.gguf", header(3, 1000000, 0)), "tensor count 1000000");
+  expect_gguf_error(write("v1.gguf", header(1, 0, 0)), "version 1");
+  expect_gguf_error(write("v9.gguf", header(9, 0, 0)), "unsupported GGUF version 9");
+  expect_gguf_error(write("be.gguf", header(0x03000000, 0, 0)), "big-endian");
+  expect_gguf_error(write("nkv.gguf", header(3, 0, 1000000)), "metadata count 1000000");
+  expect_gguf_error(write("nt.gguf", header(3, 1000000, 0)), "tensor count 1000000");
   {
     Bytes b = header(3, 0, 1);
     b.le<uint64_t>(1ull << 40).raw(std::string(32, 'k'));
-    expect_error(write("keylen.gguf", b), "string length");
+    expect_gguf_error(write("keylen.gguf", b), "string length");
   }
   {
     Bytes b = header(3, 0, 1);
     b.str("my.key").le<uint32_t>(13).le<uint32_t>(0);
-    expect_error(write("type.gguf", b), "key 'my.key' has unknown value type 13");
+    expect_gguf_error(write("type.gguf", b), "key 'my.key' has unknown value type 13");
   }
   {
     Bytes b = header(3, 0, 1);
     b.str("my.list").le<uint32_t>(9).le<uint32_t>(8).le<uint64_t>(1ull << 50);
-    expect_error(write("arr.gguf", b), "key 'my.list'");
+    expect_gguf_error(write("arr.gguf", b), "key 'my.list'");
   }
   {
     Bytes b = header(3, 0, 1);
     b.str("my.flag").le<uint32_t>(7).le<uint8_t>(7);
-    expect_error(write("bool.gguf", b), "bool value is 7");
+    expect_gguf_error(write("bool.gguf", b), "bool value is 7");
   }
   {
     Bytes b = header(3, 0, 2);
     b.str("dup").le<uint32_t>(4).le<uint32_t>(1).str("dup").le<uint32_t>(4).le<uint32_t>(2);
-    expect_error(write("dupkey.gguf", b), "duplicate key 'dup'");
+    expect_gguf_error(write("dupkey.gguf", b), "duplicate key 'dup'");
   }
   {
     Bytes b = header(3, 0, 1);
     b.str("general.alignment").le<uint32_t>(4).le<uint32_t>(24);
-    expect_error(write("align.gguf", b), "not a power of two");
+    expect_gguf_error(write("align.gguf", b), "not a power of two");
   }
   {
     Bytes b = header(3, 0, 1);
     b.str("general.alignment").le<uint32_t>(10).le<uint64_t>(32);
-    expect_error(write("aligntype.gguf", b), "expected u32");
+    expect_gguf_error(write("aligntype.gguf", b), "expected u32");
   }
   auto one_tensor = [&](uint32_t n_dims, std::vector<uint64_t> ne, uint32_t type, uint64_t offset,
                         size_t data_bytes) {
@@ -342,32 +342,32 @@ TEST(Gguf, CorruptHeadersNameTheProblem) {
     b.s.append(data_bytes, '\0');
     return b;
   };
-  expect_error(write("dims.gguf", one_tensor(5, {1, 1, 1, 1, 1}, 0, 0, 4)),
+  expect_gguf_error(write("dims.gguf", one_tensor(5, {1, 1, 1, 1, 1}, 0, 0, 4)),
                "tensor 'blk.0.w' has 5 dimensions");
-  expect_error(write("ggml.gguf", one_tensor(1, {4}, 99, 0, 16)), "unknown ggml type 99");
-  expect_error(write("block.gguf", one_tensor(1, {33}, 2, 0, 64)), "not a multiple of the block size 32");
-  expect_error(write("off.gguf", one_tensor(1, {4}, 0, 8, 64)), "not a multiple of the alignment");
-  expect_error(write("past.gguf", one_tensor(1, {4}, 0, 0, 15)), "runs past the end of the file");
-  expect_error(write("neg.gguf", one_tensor(2, {4, ~0ull}, 0, 0, 16)), "negative or huge dimension");
+  expect_gguf_error(write("ggml.gguf", one_tensor(1, {4}, 99, 0, 16)), "unknown ggml type 99");
+  expect_gguf_error(write("block.gguf", one_tensor(1, {33}, 2, 0, 64)), "not a multiple of the block size 32");
+  expect_gguf_error(write("off.gguf", one_tensor(1, {4}, 0, 8, 64)), "not a multiple of the alignment");
+  expect_gguf_error(write("past.gguf", one_tensor(1, {4}, 0, 0, 15)), "runs past the end of the file");
+  expect_gguf_error(write("neg.gguf", one_tensor(2, {4, ~0ull}, 0, 0, 16)), "negative or huge dimension");
   {
     Bytes b = header(3, 2, 0);
     b.str("a").le<uint32_t>(1).le<uint64_t>(16).le<uint32_t>(0).le<uint64_t>(0);
     b.str("b").le<uint32_t>(1).le<uint64_t>(4).le<uint32_t>(0).le<uint64_t>(32);
     b.pad(32).s.append(64, '\0');
-    expect_error(write("overlap.gguf", b), "overlap");
+    expect_gguf_error(write("overlap.gguf", b), "overlap");
   }
   {
     Bytes b = header(3, 2, 0);
     b.str("a").le<uint32_t>(1).le<uint64_t>(4).le<uint32_t>(0).le<uint64_t>(0);
     b.str("a").le<uint32_t>(1).le<uint64_t>(4).le<uint32_t>(0).le<uint64_t>(32);
     b.pad(32).s.append(64, '\0');
-    expect_error(write("duptensor.gguf", b), "duplicate tensor 'a'");
+    expect_gguf_error(write("duptensor.gguf", b), "duplicate tensor 'a'");
   }
   {
     Bytes b = header(3, 1, 0);
     b.str(std::string(64, 'n')).le<uint32_t>(1).le<uint64_t>(4).le<uint32_t>(0).le<uint64_t>(0);
     b.pad(32).s.append(16, '\0');
-    expect_error(write("longname.gguf", b), "name is 64 bytes");
+    expect_gguf_error(write("longname.gguf", b), "name is 64 bytes");
   }
 }
 

@@ -45,7 +45,7 @@ std::string write_raw(const std::string& dir, const std::string& header, size_t 
   return p;
 }
 
-void expect_error(const std::string& path, const std::string& needle) {
+void expect_safetensors_error(const std::string& path, const std::string& needle) {
   try {
     SafetensorsFile f(path);
     FAIL() << "expected an error containing '" << needle << "'";
@@ -60,24 +60,24 @@ TEST(Safetensors, TruncatedFileIsAnError) {
   auto p = write_sample(dir);
   std::string bytes = read_text_file(p);
   std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 5);
-  expect_error(p, "run past the end");
+  expect_safetensors_error(p, "run past the end");
 }
 
 TEST(Safetensors, OffsetsPastEndNameTheTensor) {
   auto dir = test::temp_dir("st");
   auto p = write_raw(dir, R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8);
-  expect_error(p, "tensor 'w'");
+  expect_safetensors_error(p, "tensor 'w'");
 }
 
 TEST(Safetensors, HeaderLongerThanFile) {
   auto dir = test::temp_dir("st");
-  expect_error(write_raw(dir, "{}", 0, 1000), "header length 1000");
+  expect_safetensors_error(write_raw(dir, "{}", 0, 1000), "header length 1000");
 }
 
 TEST(Safetensors, SizeMustMatchShape) {
   auto dir = test::temp_dir("st");
   auto p = write_raw(dir, R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", 16);
-  expect_error(p, "needs 12");
+  expect_safetensors_error(p, "needs 12");
 }
 
 // A shape whose element count wraps around int64 to the size of the data (2^62 + 1 rows of 128:
@@ -86,9 +86,9 @@ TEST(Safetensors, SizeMustMatchShape) {
 TEST(Safetensors, AShapeWhoseSizeOverflowsIsRefused) {
   auto dir = test::temp_dir("st");
   auto p = write_raw(dir, R"({"w":{"dtype":"F32","shape":[4611686018427387905,128],"data_offsets":[0,512]}})", 512);
-  expect_error(p, "more elements than a file can hold");
+  expect_safetensors_error(p, "more elements than a file can hold");
   p = write_raw(dir, R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0);
-  expect_error(p, "more elements than a file can hold");
+  expect_safetensors_error(p, "more elements than a file can hold");
 }
 
 // A tensor with a zero in its shape reads as no values, in every float dtype.
@@ -106,8 +106,8 @@ TEST(Safetensors, ZeroElementTensorReadsAsNoValues) {
 
 TEST(Safetensors, BadJsonAndDtype) {
   auto dir = test::temp_dir("st");
-  expect_error(write_raw(dir, "{not json", 0), "not valid JSON");
-  expect_error(write_raw(dir, R"({"w":{"dtype":"Q9","shape":[1],"data_offsets":[0,1]}})", 1), "Q9");
+  expect_safetensors_error(write_raw(dir, "{not json", 0), "not valid JSON");
+  expect_safetensors_error(write_raw(dir, R"({"w":{"dtype":"Q9","shape":[1],"data_offsets":[0,1]}})", 1), "Q9");
 }
 
 TEST(Safetensors, MissingTensorAndNaNAreNamed) {

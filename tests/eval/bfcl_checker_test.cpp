@@ -20,7 +20,7 @@ const ojson kArea = ojson::parse(R"({
     "rows": {"type": "array", "items": {"type": "dict"}},
     "anything": {"type": "any"}}}})");
 
-ToolCall call(const std::string& name, const std::string& args) {
+ToolCall parsed_call(const std::string& name, const std::string& args) {
   ToolCall c;
   c.name = name;
   c.arguments = ojson::parse(args);
@@ -41,12 +41,12 @@ BfclExpectedCall area_answer(const std::string& more = "") {
 }
 
 std::string mismatch(const std::string& args, const BfclExpectedCall& e = area_answer()) {
-  return bfcl_call_mismatch(kArea, call("geometry.area", args), e);
+  return bfcl_call_mismatch(kArea, parsed_call("geometry.area", args), e);
 }
 
 TEST(BfclChecker, FunctionName) {
   const std::string why =
-      bfcl_call_mismatch(kArea, call("geometry.volume", R"({"base": 10, "height": 5.0})"), area_answer());
+      bfcl_call_mismatch(kArea, parsed_call("geometry.volume", R"({"base": 10, "height": 5.0})"), area_answer());
   EXPECT_NE(why.find("called 'geometry.volume', expected 'geometry.area'"), std::string::npos) << why;
   EXPECT_EQ(mismatch(R"({"base": 10, "height": 5.0})"), "");
 }
@@ -185,8 +185,8 @@ BfclOutput calls_out(std::vector<ToolCall> calls) {
 TEST(BfclChecker, ParallelCallsInAnotherOrder) {
   const auto e10 = expect("geometry.area", R"({"base": [10], "height": [5.0]})");
   const auto e20 = expect("geometry.area", R"({"base": [20], "height": [5.0]})");
-  const ToolCall c10 = call("geometry.area", R"({"base": 10, "height": 5.0})");
-  const ToolCall c20 = call("geometry.area", R"({"base": 20, "height": 5})");
+  const ToolCall c10 = parsed_call("geometry.area", R"({"base": 10, "height": 5.0})");
+  const ToolCall c20 = parsed_call("geometry.area", R"({"base": 20, "height": 5})");
   BfclResult r = score_bfcl(example(BfclRule::any_order, {e10, e20}), calls_out({c20, c10}));
   EXPECT_TRUE(r.correct) << r.reason;
   EXPECT_TRUE(r.valid);
@@ -209,7 +209,7 @@ TEST(BfclChecker, ParallelCallsInAnotherOrder) {
 
 TEST(BfclChecker, WrongNumberOfCalls) {
   const auto e10 = expect("geometry.area", R"({"base": [10], "height": [5.0]})");
-  const ToolCall c10 = call("geometry.area", R"({"base": 10, "height": 5.0})");
+  const ToolCall c10 = parsed_call("geometry.area", R"({"base": 10, "height": 5.0})");
   for (BfclRule rule : {BfclRule::ordered, BfclRule::any_order}) {
     BfclResult r = score_bfcl(example(rule, {e10}), calls_out({c10, c10}));
     EXPECT_FALSE(r.correct);
@@ -250,28 +250,28 @@ TEST(BfclChecker, ValidityAgainstTheOfferedSchemas) {
   const auto e10 = expect("geometry.area", R"({"base": [10], "height": [5.0]})");
   const BfclExample e = example(BfclRule::ordered, {e10});
   // Right form, wrong value: valid, not correct.
-  BfclResult r = score_bfcl(e, calls_out({call("geometry.area", R"({"base": 11, "height": 5.0})")}));
+  BfclResult r = score_bfcl(e, calls_out({parsed_call("geometry.area", R"({"base": 11, "height": 5.0})")}));
   EXPECT_TRUE(r.valid);
   EXPECT_FALSE(r.correct);
   // Not an offered function, a missing required parameter, an unknown one, a wrong type: invalid.
-  for (const auto& c : {call("area", R"({"base": 10, "height": 5.0})"), call("geometry.area", R"({"base": 10})"),
-                        call("geometry.area", R"({"base": 10, "height": 5.0, "z": 1})"),
-                        call("geometry.area", R"({"base": [10], "height": 5.0})")}) {
+  for (const auto& c : {parsed_call("area", R"({"base": 10, "height": 5.0})"), parsed_call("geometry.area", R"({"base": 10})"),
+                        parsed_call("geometry.area", R"({"base": 10, "height": 5.0, "z": 1})"),
+                        parsed_call("geometry.area", R"({"base": [10], "height": 5.0})")}) {
     r = score_bfcl(e, calls_out({c}));
     EXPECT_FALSE(r.valid) << c.name << " " << c.arguments.dump();
     EXPECT_FALSE(r.correct);
   }
-  EXPECT_NE(bfcl_schema_error(e.functions, call("area", "{}")).find("'area' is not an offered function"),
+  EXPECT_NE(bfcl_schema_error(e.functions, parsed_call("area", "{}")).find("'area' is not an offered function"),
             std::string::npos);
   // Enums count for validity at any depth (numbers by value), not for correctness.
   const ojson fns = ojson::parse(R"([{"name": "go", "parameters": {"type": "dict", "properties": {
       "mode": {"type": "string", "enum": ["walk", "bus"]}, "level": {"type": "integer", "enum": [1, 2]},
       "stops": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}}}, "required": []}}])");
-  EXPECT_EQ(bfcl_schema_error(fns, call("go", R"({"mode": "bus", "level": 2, "stops": ["b", "a"]})")), "");
-  EXPECT_NE(bfcl_schema_error(fns, call("go", R"({"mode": "car"})")).find("'mode' should be one of"),
+  EXPECT_EQ(bfcl_schema_error(fns, parsed_call("go", R"({"mode": "bus", "level": 2, "stops": ["b", "a"]})")), "");
+  EXPECT_NE(bfcl_schema_error(fns, parsed_call("go", R"({"mode": "car"})")).find("'mode' should be one of"),
             std::string::npos);
-  EXPECT_NE(bfcl_schema_error(fns, call("go", R"({"level": 3})")).find("'level'"), std::string::npos);
-  EXPECT_NE(bfcl_schema_error(fns, call("go", R"({"stops": ["a", "c"]})")).find("'stops[1]'"), std::string::npos);
+  EXPECT_NE(bfcl_schema_error(fns, parsed_call("go", R"({"level": 3})")).find("'level'"), std::string::npos);
+  EXPECT_NE(bfcl_schema_error(fns, parsed_call("go", R"({"stops": ["a", "c"]})")).find("'stops[1]'"), std::string::npos);
   // Output meant as calls that does not parse: invalid and not correct, with the parser's reason.
   r = score_bfcl(e, parse_bfcl_output("[geometry.area(base=10, height=5.0"));
   EXPECT_FALSE(r.valid);

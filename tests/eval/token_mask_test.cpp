@@ -17,7 +17,7 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-ojson tools() {
+ojson eat_and_go_tools() {
   return ojson::parse(R"([
     {"type": "function", "function": {"name": "eat", "parameters": {"type": "object",
       "properties": {"food": {"type": "string"}, "count": {"type": "integer"}}, "required": ["food"]}}},
@@ -61,7 +61,7 @@ int opening_progress(CallSyntax syntax, const CallState& s) {
 // further into an opening in text or nearer the end of a call.
 void check_turns(const TokenTrie& trie, const std::vector<int64_t>& stops, CallSyntax syntax, int turns,
                  int64_t budget, int check_every, std::mt19937& rng) {
-  const ojson t = tools();
+  const ojson t = eat_and_go_tools();
   ojson functions = ojson::array();
   for (const auto& x : t) functions.push_back(x["function"]);
   auto grammar = std::make_shared<CallGrammar>(syntax, t);

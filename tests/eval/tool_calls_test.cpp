@@ -10,7 +10,7 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-ToolCall call(const std::string& name, ojson args) {
+ToolCall tool_call(const std::string& name, ojson args) {
   ToolCall t;
   t.name = name;
   t.arguments = std::move(args);
@@ -18,7 +18,7 @@ ToolCall call(const std::string& name, ojson args) {
 }
 
 // The trainable text of the first assistant turn of a conversation rendered with `t`.
-std::string first_turn_text(const Conversation& c, ChatTemplate t) {
+std::string first_trainable_text(const Conversation& c, ChatTemplate t) {
   for (const auto& s : render_chat(c, t).segments)
     if (s.trainable) return s.text;
   return "";
@@ -30,8 +30,8 @@ Conversation two_call_conversation() {
   c.tools = ojson::array();
   c.messages.push_back({Role::user, "Weather in Paris and a 5 minute timer, please.", {}, ""});
   ChatMessage a{Role::assistant, "", {}, ""};
-  a.tool_calls.push_back(call("get_weather", ojson{{"city", "Paris"}, {"unit", "celsius"}}));
-  a.tool_calls.push_back(call("set_timer", ojson{{"minutes", 5}, {"label", "tea {hot}"}}));
+  a.tool_calls.push_back(tool_call("get_weather", ojson{{"city", "Paris"}, {"unit", "celsius"}}));
+  a.tool_calls.push_back(tool_call("set_timer", ojson{{"minutes", 5}, {"label", "tea {hot}"}}));
   c.messages.push_back(a);
   c.messages.push_back({Role::tool, "{\"temp\": 21}", {}, ""});
   c.messages.push_back({Role::assistant, "It is 21 C; timer set.", {}, ""});
@@ -43,7 +43,7 @@ TEST(ToolCalls, EveryTemplatesRenderingParsesBack) {
   for (ChatTemplate t : {ChatTemplate::plain, ChatTemplate::chatml, ChatTemplate::qwen3, ChatTemplate::llama3,
                          ChatTemplate::gemma3}) {
     SCOPED_TRACE(chat_template_name(t));
-    const std::string text = first_turn_text(c, t);
+    const std::string text = first_trainable_text(c, t);
     ASSERT_FALSE(text.empty());
     const ParsedCalls p = parse_tool_calls(text);
     EXPECT_EQ(p.malformed, 0) << text;
@@ -139,10 +139,10 @@ TEST(ToolCalls, SpansCoverEachCallsMarkup) {
 }
 
 TEST(ToolCalls, ScoresOfHandWorkedTurns) {
-  const std::vector<ToolCall> want = {call("set_thermostat", ojson{{"room", "bedroom"}, {"celsius", 21.5}})};
+  const std::vector<ToolCall> want = {tool_call("set_thermostat", ojson{{"room", "bedroom"}, {"celsius", 21.5}})};
   ParsedCalls got;
   // Right tool, one argument wrong: decision and name right, not exact, 1 of 2 arguments.
-  got.calls = {call("set_thermostat", ojson{{"celsius", 21.5}, {"room", "kitchen"}})};
+  got.calls = {tool_call("set_thermostat", ojson{{"celsius", 21.5}, {"room", "kitchen"}})};
   CallScore s = score_calls(want, got);
   EXPECT_TRUE(s.decision);
   EXPECT_TRUE(s.names);
@@ -150,11 +150,11 @@ TEST(ToolCalls, ScoresOfHandWorkedTurns) {
   EXPECT_EQ(s.arguments_expected, 2);
   EXPECT_EQ(s.arguments_matched, 1);
   // Key order does not matter, and 18 equals 18.0.
-  got.calls = {call("set_thermostat", ojson{{"celsius", 21.5}, {"room", "bedroom"}})};
+  got.calls = {tool_call("set_thermostat", ojson{{"celsius", 21.5}, {"room", "bedroom"}})};
   EXPECT_TRUE(score_calls(want, got).exact);
-  EXPECT_TRUE(score_calls({call("t", ojson{{"c", 18}})}, ParsedCalls{{call("t", ojson{{"c", 18.0}})}, 0, {}}).exact);
+  EXPECT_TRUE(score_calls({tool_call("t", ojson{{"c", 18}})}, ParsedCalls{{tool_call("t", ojson{{"c", 18.0}})}, 0, {}}).exact);
   // Wrong tool: its arguments do not count.
-  got.calls = {call("set_lights", ojson{{"room", "bedroom"}, {"celsius", 21.5}})};
+  got.calls = {tool_call("set_lights", ojson{{"room", "bedroom"}, {"celsius", 21.5}})};
   s = score_calls(want, got);
   EXPECT_TRUE(s.decision);
   EXPECT_FALSE(s.names);
@@ -164,7 +164,7 @@ TEST(ToolCalls, ScoresOfHandWorkedTurns) {
   EXPECT_FALSE(score_calls({}, got).decision);
   EXPECT_TRUE(score_calls({}, ParsedCalls{}).decision);
   // A malformed extra call spoils the names even when the good one is right.
-  got.calls = {call("set_thermostat", ojson{{"room", "bedroom"}, {"celsius", 21.5}})};
+  got.calls = {tool_call("set_thermostat", ojson{{"room", "bedroom"}, {"celsius", 21.5}})};
   got.malformed = 1;
   EXPECT_FALSE(score_calls(want, got).names);
 }

@@ -17,10 +17,6 @@
 
 namespace et::test {
 
-inline std::string golden(const std::string& family) {
-  return path_join(path_join(source_dir(), "tests/golden"), family);
-}
-
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.detach().cpu().to(torch::kFloat64) - b.detach().cpu().to(torch::kFloat64)).abs().max().item<double>();
 }

@@ -17,7 +17,7 @@
 namespace et {
 namespace {
 
-std::string golden(const std::string& family) { return path_join(test::source_dir(), "tests/golden/" + family); }
+using test::golden;
 
 // A plan with every kind: dedicated at two ranks/alphas, shared, none; B filled with noise.
 AdapterSet mixed_adapters(const model::Model& m) {

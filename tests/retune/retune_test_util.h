@@ -20,10 +20,6 @@
 
 namespace et::test {
 
-inline std::string golden(const std::string& family) {
-  return path_join(path_join(source_dir(), "tests/golden"), family);
-}
-
 // A copy of the model folder `src` (config, tokenizer files, model.safetensors as F32) in which
 // every tensor `noisy(name)` selects gets N(0, sigma^2) noise added (seeded).
 inline std::string noisy_copy(const std::string& src, const std::string& tag, double sigma,
