@@ -21,7 +21,7 @@ torch::Tensor embed(const Model& m, const torch::Tensor& ids, bool check_ids) {
   torch::Tensor x = torch::embedding(m.embed_tokens, ids.to(m.device));
   if (m.token_rows.defined()) {
     // Tokens with a trained row read it (row k of the padded table is never selected).
-    const torch::Tensor slot = torch::embedding(m.token_slot.unsqueeze(1), ids.to(m.device)).squeeze(-1);
+    const torch::Tensor slot = m.token_slot.index({ids.to(m.device)});
     const torch::Tensor rows = torch::cat({m.token_rows.to(x.scalar_type()),
                                            torch::zeros({1, x.size(-1)}, x.options())});
     x = torch::where((slot < m.token_rows.size(0)).unsqueeze(-1), torch::embedding(rows, slot), x);
