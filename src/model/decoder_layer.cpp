@@ -26,8 +26,10 @@ torch::Tensor activation(const torch::Tensor& x, Activation a) {
 // One projection: through the fused LoRA linear when it applies (one autograd node; its adapter's
 // input gradient accumulated into the base GEMM's), else linear_forward. The same path with and
 // without autograd, so a forward without gradients (eval, the cut-layer cache) computes the same.
-torch::Tensor project(const Linear& lin, const torch::Tensor& x) {
-  if (linear_group_fusable({&lin})) return linear_group_forward({&lin}, x);
+// output: OutputValue::unused lets the fused path leave the values uncomputed (a caller that only
+// backpropagates through them); the unfused one computes them anyway.
+torch::Tensor project(const Linear& lin, const torch::Tensor& x, ops::OutputValue output = ops::OutputValue::computed) {
+  if (linear_group_fusable({&lin})) return linear_group_forward({&lin}, x, {}, output);
   return linear_forward(lin, x);
 }
 
@@ -39,11 +41,12 @@ std::optional<ops::GluActivation> glu_of(Activation a) {
 
 // down(act(gate(h)) * up(h)). Fused: gate and up as one group GEMM into [.., 2I], the gated
 // activation on that packed tensor (its backward writes the group's gradient whole), then down.
-torch::Tensor mlp(const DecoderLayer& l, const torch::Tensor& h, Activation a) {
+// output: as project's, for down.
+torch::Tensor mlp(const DecoderLayer& l, const torch::Tensor& h, Activation a, ops::OutputValue output) {
   const auto act = glu_of(a);
   if (act && linear_group_fusable({&l.gate_proj, &l.up_proj})) {
     const torch::Tensor gu = linear_group_forward({&l.gate_proj, &l.up_proj}, h, l.gate_up_weight);
-    return project(l.down_proj, ops::glu_packed(gu, *act));
+    return project(l.down_proj, ops::glu_packed(gu, *act), output);
   }
   const torch::Tensor g = linear_forward(l.gate_proj, h), u = linear_forward(l.up_proj, h);
   if (act) return linear_forward(l.down_proj, ops::glu(g, u, *act));
@@ -103,19 +106,26 @@ torch::Tensor self_attention(const Model& m, const DecoderLayer& l, const torch:
 
 }  // namespace
 
-torch::Tensor decoder_layer_forward(const Model& m, const DecoderLayer& l, const torch::Tensor& x,
-                                    const LayerInputs& in) {
+std::array<torch::Tensor, 2> decoder_layer_terms(const Model& m, const DecoderLayer& l, const torch::Tensor& x,
+                                                 const LayerInputs& in, ops::OutputValue mlp_output) {
   const ModelConfig& c = m.config;
   const double eps = c.rms_norm_eps, off = c.norm_offset();
   torch::Tensor a = self_attention(m, l, ops::rmsnorm(x, l.input_layernorm, eps, off), in);
   const torch::Tensor xq = in.queries ? gather_positions(x, *in.queries) : x;  // the residual
-  if (c.gemma_norms) {
+  if (c.gemma_norms) {  // the post-feedforward norm's backward reads the MLP's output: computed
     torch::Tensor h = xq + ops::rmsnorm(a, l.post_attention_layernorm, eps, off);
-    torch::Tensor f = mlp(l, ops::rmsnorm(h, l.pre_feedforward_layernorm, eps, off), c.activation);
-    return h + ops::rmsnorm(f, l.post_feedforward_layernorm, eps, off);
+    torch::Tensor f = mlp(l, ops::rmsnorm(h, l.pre_feedforward_layernorm, eps, off), c.activation,
+                          ops::OutputValue::computed);
+    return {h, ops::rmsnorm(f, l.post_feedforward_layernorm, eps, off)};
   }
   torch::Tensor h = xq + a;
-  return h + mlp(l, ops::rmsnorm(h, l.post_attention_layernorm, eps, off), c.activation);
+  return {h, mlp(l, ops::rmsnorm(h, l.post_attention_layernorm, eps, off), c.activation, mlp_output)};
+}
+
+torch::Tensor decoder_layer_forward(const Model& m, const DecoderLayer& l, const torch::Tensor& x,
+                                    const LayerInputs& in) {
+  const auto t = decoder_layer_terms(m, l, x, in, ops::OutputValue::computed);
+  return t[0] + t[1];
 }
 
 }  // namespace et::model

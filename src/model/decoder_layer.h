@@ -2,6 +2,8 @@
 #pragma once
 #include <torch/types.h>
 
+#include <array>
+
 #include "edgetune/model/attention.h"
 #include "edgetune/model/kv_cache.h"
 #include "edgetune/model/model.h"
@@ -28,5 +30,11 @@ struct LayerInputs {
 
 torch::Tensor decoder_layer_forward(const Model& model, const DecoderLayer& layer, const torch::Tensor& x,
                                     const LayerInputs& in);
+
+// The two terms the layer's output sums: the residual stream after attention and the MLP branch.
+// mlp_output = OutputValue::unused: the MLP's last projection may leave its values uncomputed
+// (for a backward only; not where a norm after the MLP reads them, as Gemma's).
+std::array<torch::Tensor, 2> decoder_layer_terms(const Model& model, const DecoderLayer& layer, const torch::Tensor& x,
+                                                 const LayerInputs& in, ops::OutputValue mlp_output);
 
 }  // namespace et::model

@@ -68,8 +68,12 @@ bool uses_varlen_attention(const Model& m, const ForwardInputs& in) {
   return ops::detail::flash_varlen_registered();
 }
 
-torch::Tensor forward_layers(const Model& m, const torch::Tensor& hidden, int begin, int end,
-                             const ForwardInputs& in) {
+namespace {
+
+// forward_layers; with `last_terms`, the last layer's two output terms go there instead (its MLP
+// output left uncomputed where no backward reads it) and the result is undefined.
+torch::Tensor run_layers(const Model& m, const torch::Tensor& hidden, int begin, int end, const ForwardInputs& in,
+                         std::array<torch::Tensor, 2>* last_terms) {
   const int n = static_cast<int>(m.layers.size());
   ET_CHECK(0 <= begin && begin <= end && end <= n, "model", "layer range [", begin, ", ", end,
            ") is outside the model's ", n, " layers");
@@ -94,7 +98,12 @@ torch::Tensor forward_layers(const Model& m, const torch::Tensor& hidden, int be
       LayerInputs li;
       li.varlen = in.varlen;
       li.flat_positions = &flat;
-      x = decoder_layer_forward(m, m.layers[static_cast<size_t>(l)], x, li);
+      const DecoderLayer& layer = m.layers[static_cast<size_t>(l)];
+      if (last_terms && l + 1 == end) {
+        *last_terms = decoder_layer_terms(m, layer, x, li, ops::OutputValue::unused);
+        return {};
+      }
+      x = decoder_layer_forward(m, layer, x, li);
     }
     return x;
   }
@@ -111,9 +120,30 @@ torch::Tensor forward_layers(const Model& m, const torch::Tensor& hidden, int be
       mask[t] = make_attention_mask(offset, T, offset + T, t ? m.config.sliding_window : 0, in.segment_ids, m.device);
       built[t] = true;
     }
-    x = decoder_layer_forward(m, layer, x, {&rope[t], &mask[t], in.cache, in.attention});
+    const LayerInputs li{&rope[t], &mask[t], in.cache, in.attention};
+    if (last_terms && l + 1 == end) {
+      *last_terms = decoder_layer_terms(m, layer, x, li, ops::OutputValue::unused);
+      return {};
+    }
+    x = decoder_layer_forward(m, layer, x, li);
   }
   return x;
+}
+
+}  // namespace
+
+torch::Tensor forward_layers(const Model& m, const torch::Tensor& hidden, int begin, int end,
+                             const ForwardInputs& in) {
+  return run_layers(m, hidden, begin, end, in, nullptr);
+}
+
+std::array<torch::Tensor, 2> layer_output_terms(const Model& m, const torch::Tensor& hidden, int layer,
+                                                const ForwardInputs& in) {
+  ET_CHECK(!in.cache, "model", "layer_output_terms runs without a KV cache");
+  std::array<torch::Tensor, 2> terms;
+  run_layers(m, hidden, layer, layer + 1, in, &terms);
+  ET_CHECK(terms[0].defined() && terms[1].defined(), "model", "layer ", layer, " gave no output terms");
+  return terms;
 }
 
 torch::Tensor gather_positions(const torch::Tensor& x, const torch::Tensor& index) {

@@ -188,7 +188,7 @@ std::shared_ptr<ops::FrozenWeight> frozen_group(const std::vector<const Linear*>
 }  // namespace
 
 torch::Tensor linear_group_forward(const std::vector<const Linear*>& g, const torch::Tensor& x,
-                                   const torch::Tensor& fused_weight) {
+                                   const torch::Tensor& fused_weight, ops::OutputValue output) {
   ET_CHECK(linear_group_fusable(g), "linear", g.empty() ? "an empty group" : g[0]->name, ": the group cannot run fused");
   std::vector<int64_t> outs;
   std::vector<ops::LoraFactors> lora;
@@ -196,7 +196,7 @@ torch::Tensor linear_group_forward(const std::vector<const Linear*>& g, const to
     outs.push_back(l->out_features);
     lora.push_back(l->lora ? l->lora() : ops::LoraFactors{});
   }
-  return ops::lora_linear(x, frozen_group(g, fused_weight, x.scalar_type(), x.device()), outs, lora);
+  return ops::lora_linear(x, frozen_group(g, fused_weight, x.scalar_type(), x.device()), outs, lora, output);
 }
 
 }  // namespace et::model

@@ -124,7 +124,8 @@ LossPositions loss_positions(const Batch& b, torch::Device device) {
 namespace {
 
 // Gradient checkpointing of one decoder layer: forward without keeping activations, recompute
-// them in backward. Parameter gradients accumulate through the inner backward call (the layer's
+// them in backward (all but the layer's output, which no backward reads: the MLP's last GEMM is
+// not rerun). Parameter gradients accumulate through the inner backward call (the layer's
 // adapter tensors are leaves captured by the layer), so only `hidden` is an input here.
 struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
   // varlen: the address of the batch's ops::VarlenSeqs (or 0), which outlives the backward.
@@ -152,13 +153,16 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     in.positions = saved[1];
     in.segment_ids = saved[2];
     in.varlen = reinterpret_cast<const ops::VarlenSeqs*>(ctx->saved_data["varlen"].toInt());
-    torch::Tensor y;
+    std::array<torch::Tensor, 2> terms;  // the output is their sum; its values are not needed
     {
       torch::AutoGradMode grad(true);
       ops::LayerTagScope tag(layer);
-      y = model::forward_layers(*m, x, layer, layer + 1, in);
+      terms = model::layer_output_terms(*m, x, layer, in);
     }
-    torch::autograd::backward({y}, {grad_out[0]});
+    torch::autograd::variable_list roots, grads;
+    for (const auto& t : terms)
+      if (t.requires_grad()) roots.push_back(t), grads.push_back(grad_out[0]);
+    torch::autograd::backward(roots, grads);
     return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };

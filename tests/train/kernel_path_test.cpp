@@ -96,6 +96,9 @@ TEST(KernelPath, FastAndReferenceTrainAlikeOnTheGpuInBfloat16) {
     const auto ref = losses(ops::KernelPath::reference, "cuda", "bfloat16", nf4, false, 50);
     expect_close(fast, ref, 3e-2);
   }
+  // Checkpointing's recompute (the MLP's last GEMM not rerun) trains like the plain reference.
+  expect_close(losses(ops::KernelPath::fast, "cuda", "bfloat16", true, true, 20),
+               losses(ops::KernelPath::reference, "cuda", "bfloat16", true, false, 20), 3e-2);
 }
 
 }  // namespace

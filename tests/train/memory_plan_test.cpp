@@ -182,8 +182,9 @@ TEST(MemoryPlan, TheFastestSettingThatFitsIsChosen) {
   EXPECT_LE(c.estimate.total_mib(), 2048);
   EXPECT_EQ(c.settings.batch_size * c.settings.grad_accum, 8);
   for (const auto& e : memory_candidates(s, wanted, "auto"))
-    if (e.settings.batch_size > c.settings.batch_size && e.settings.grad_checkpoint == c.settings.grad_checkpoint)
+    if (e.settings.batch_size > c.settings.batch_size && e.settings.grad_checkpoint == c.settings.grad_checkpoint) {
       EXPECT_GT(e.total_mib(), 2048);
+    }
   EXPECT_NE(c.reason.find("micro-batch"), std::string::npos) << c.reason;
   EXPECT_NE(c.reason.find("of 2048 MiB"), std::string::npos) << c.reason;
 }

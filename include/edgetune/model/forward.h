@@ -11,6 +11,8 @@
 #pragma once
 #include <torch/types.h>
 
+#include <array>
+
 #include "edgetune/model/attention.h"
 #include "edgetune/model/kv_cache.h"
 #include "edgetune/model/model.h"
@@ -47,6 +49,14 @@ torch::Tensor embed(const Model& model, const torch::Tensor& input_ids, bool che
 // Runs decoder layers [begin, end) on hidden [B, T, hidden].
 torch::Tensor forward_layers(const Model& model, const torch::Tensor& hidden, int begin, int end,
                              const ForwardInputs& in = {});
+
+// For a backward through layer `layer` alone (gradient checkpointing's recompute): the two terms
+// whose sum is the layer's output (forward_layers(model, hidden, layer, layer + 1, in)), recorded by
+// autograd; backpropagate the output's gradient into both. The MLP's last projection is left
+// uncomputed where no backward reads it (ops::OutputValue::unused), so a term's values are not
+// the forward's: use them only for their gradients. No KV cache.
+std::array<torch::Tensor, 2> layer_output_terms(const Model& model, const torch::Tensor& hidden, int layer,
+                                                const ForwardInputs& in = {});
 
 // x [B, T, C] -> [B, Q, C]: each batch row's rows at `index` ([B, Q] int64).
 torch::Tensor gather_positions(const torch::Tensor& x, const torch::Tensor& index);

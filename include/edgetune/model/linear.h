@@ -52,9 +52,11 @@ torch::Tensor linear_forward(const Linear& lin, const torch::Tensor& x);
 // Linears that read the same input, run as one (ops/lora_linear): their outputs side by side,
 // [..., sum of out_features]. `fused_weight`, when defined, is the members' dense weights stacked
 // ([sum out, in], built by fuse_projection_weights); the members' weights are its rows. Usable
-// when linear_group_fusable holds.
+// when linear_group_fusable holds. output: ops::OutputValue::unused leaves the values uncomputed
+// for a caller that only backpropagates through them (ops/lora_linear).
 torch::Tensor linear_group_forward(const std::vector<const Linear*>& group, const torch::Tensor& x,
-                                   const torch::Tensor& fused_weight = {});
+                                   const torch::Tensor& fused_weight = {},
+                                   ops::OutputValue output = ops::OutputValue::computed);
 // The fast kernel path, one input size, frozen weights, and every adapter available as factors.
 bool linear_group_fusable(const std::vector<const Linear*>& group);
 

@@ -55,13 +55,14 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
                                at::TensorList As, at::TensorList Bs,
                                c10::intrusive_ptr<FrozenHolder> holder, std::vector<int64_t> outs,
-                               std::vector<int64_t> ranks, std::vector<double> scales, double dropout) {
+                               std::vector<int64_t> ranks, std::vector<double> scales, double dropout,
+                               bool output_unused) {
     RECORD_FUNCTION("et::lora_linear", std::vector<c10::IValue>());
     const FrozenWeight& w = *holder->w;
     const LoraLayout l = detail::lora_layout(outs, ranks);
     const auto dt = x.scalar_type();
     torch::Tensor x2 = x.reshape({-1, w.in});
-    torch::Tensor y = w.forward(x2);
+    torch::Tensor y = output_unused ? torch::empty({x2.size(0), l.out}, x2.options()) : w.forward(x2);
     ET_CHECK(y.dim() == 2 && y.size(1) == l.out, "lora_linear", "the frozen weight gave ", y.sizes(), ", expected [",
              x2.size(0), ", ", l.out, "]");
     // As and Bs hold only the members with an adapter, in member order.
@@ -86,7 +87,7 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
     if (l.rank > 0) {
       xa = dropout > 0 ? at::dropout(x2, dropout, /*train=*/true) : x2;  // the adapters' input
       z = at::mm(xa, A.t());
-      y.addmm_(z, BD);
+      if (!output_unused) y.addmm_(z, BD);
     }
     ctx->save_for_backward({x2, z, A, BD, xa});
     ctx->saved_data["w"] = c10::IValue::make_capsule(holder);
@@ -133,7 +134,7 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
           if (ctx->needs_input_grad(1 + k)) out[1 + k] = dAs[k];
           if (ctx->needs_input_grad(1 + n + k)) out[1 + n + k] = dBs[k];
         }
-        out.resize(1 + 2 * n + 5);
+        out.resize(1 + 2 * n + 6);
         return out;
       }
       size_t k = 0;
@@ -145,7 +146,7 @@ struct LoraLinearFn : torch::autograd::Function<LoraLinearFn> {
         ++k;
       }
     }
-    out.resize(1 + 2 * n + 5);  // the holder, outs, ranks, scales and the dropout rate take no gradient
+    out.resize(1 + 2 * n + 6);  // the holder, outs, ranks, scales, dropout rate and output flag take none
     return out;
   }
 };
@@ -171,8 +172,10 @@ void check_args(const torch::Tensor& x, const FrozenWeight& w, const std::vector
 }  // namespace
 
 torch::Tensor lora_linear(const torch::Tensor& x, std::shared_ptr<const FrozenWeight> w,
-                          const std::vector<int64_t>& outs, const std::vector<LoraFactors>& lora) {
+                          const std::vector<int64_t>& outs, const std::vector<LoraFactors>& lora,
+                          OutputValue output) {
   check_args(x, *w, outs, lora);
+  const bool unused = output == OutputValue::unused;
   torch::autograd::variable_list As, Bs;
   std::vector<int64_t> ranks;
   std::vector<double> scales;
@@ -188,9 +191,9 @@ torch::Tensor lora_linear(const torch::Tensor& x, std::shared_ptr<const FrozenWe
   }
   if (!torch::GradMode::is_enabled()) dropout = 0;  // dropout only while training
   if (kernel_path() == KernelPath::fast && detail::lora_linear_cpu_usable(x, *w))
-    return detail::lora_linear_cpu(x, std::move(w), outs, As, Bs, ranks, scales, dropout);
+    return detail::lora_linear_cpu(x, std::move(w), outs, As, Bs, ranks, scales, dropout, unused);
   return LoraLinearFn::apply(x, at::TensorList(As), at::TensorList(Bs), c10::make_intrusive<FrozenHolder>(std::move(w)),
-                             outs, ranks, scales, dropout);
+                             outs, ranks, scales, dropout, unused);
 }
 
 torch::Tensor lora_linear_ref(const torch::Tensor& x, const FrozenWeight& w, const std::vector<int64_t>& outs,

@@ -27,6 +27,11 @@
 //   dx = sum_j dY_j W_j + dZ A              one output, one tile loop per member (+ K = R once)
 //   dA = dZ^T drop(x),  d(s_j B_j) = dY_j^T Z_j
 //
+// Output value unused (OutputValue::unused, gradient checkpointing's recompute of a layer's last
+// projection, whose output only sums into the residual): Y is left uninitialized and only Z is
+// computed; the backward reads x, Z and the factors, never Y, so it is unchanged. Saves the frozen
+// GEMM (and an NF4 weight's dequantization) of the forward.
+//
 // The reference is the same sum written per linear in plain autograd ops.
 #pragma once
 #include <torch/types.h>
@@ -62,10 +67,15 @@ struct LoraFactors {
   bool defined() const { return A.defined(); }
 };
 
+// Whether a caller reads the op's output values or only backpropagates through them.
+enum class OutputValue { computed, unused };
+
 // x [..., in] -> Y [..., out]: the members' outputs side by side (member j in columns
-// [sum_{i<j} out_i, + out_j)). lora has one entry per member (outs.size()).
+// [sum_{i<j} out_i, + out_j)). lora has one entry per member (outs.size()). With
+// OutputValue::unused, Y's values are uninitialized (see above); its gradient is the same.
 torch::Tensor lora_linear(const torch::Tensor& x, std::shared_ptr<const FrozenWeight> w,
-                          const std::vector<int64_t>& outs, const std::vector<LoraFactors>& lora);
+                          const std::vector<int64_t>& outs, const std::vector<LoraFactors>& lora,
+                          OutputValue output = OutputValue::computed);
 
 // The reference: every member on its own in autograd ops (y_j = x W_j^T + b_j + (x A_j^T) B_j^T),
 // concatenated.

@@ -23,7 +23,8 @@ torch::Tensor f32(const torch::Tensor& t) { return t.to(torch::kFloat32).contigu
 struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, at::TensorList As,
                                at::TensorList Bs, c10::intrusive_ptr<FrozenHolder> holder, std::vector<int64_t> outs,
-                               std::vector<int64_t> ranks, std::vector<double> scales, double dropout) {
+                               std::vector<int64_t> ranks, std::vector<double> scales, double dropout,
+                               bool output_unused) {
     RECORD_FUNCTION("et::lora_linear_cpu", std::vector<c10::IValue>());
     const FrozenWeight& w = *holder->w;
     const LoraLayout l = lora_layout(outs, ranks);
@@ -43,7 +44,7 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
       nf4_matmul_into(xa, dense_weight(A), torch::Tensor(), z);
     }
     size_t k = 0;
-    for (size_t j = 0; j < outs.size(); ++j) {
+    for (size_t j = 0; j < outs.size() && !output_unused; ++j) {
       std::vector<MatmulTerm> terms{{x2, false, w.cpu_members[j], true}};
       if (ranks[j] > 0) terms.push_back({z.narrow(1, l.row[j], ranks[j]), false, dense_weight(B[k++]), true});
       torch::Tensor cols = y.narrow(1, l.col[j], outs[j]);
@@ -119,7 +120,7 @@ struct LoraLinearCpuFn : torch::autograd::Function<LoraLinearCpuFn> {
         ++k;
       }
     }
-    out.resize(1 + 2 * n + 5);  // the holder, outs, ranks, scales and the dropout rate take no gradient
+    out.resize(1 + 2 * n + 6);  // the holder, outs, ranks, scales, dropout rate and output flag take none
     return out;
   }
 };
@@ -134,7 +135,7 @@ bool lora_linear_cpu_usable(const torch::Tensor& x, const FrozenWeight& w) {
 torch::Tensor lora_linear_cpu(const torch::Tensor& x, std::shared_ptr<const FrozenWeight> w,
                               const std::vector<int64_t>& outs, const torch::autograd::variable_list& As,
                               const torch::autograd::variable_list& Bs, const std::vector<int64_t>& ranks,
-                              const std::vector<double>& scales, double dropout) {
+                              const std::vector<double>& scales, double dropout, bool output_unused) {
   ET_CHECK(w->cpu_members.size() == outs.size(), "lora_linear", "the frozen weight lists ", w->cpu_members.size(),
            " CPU members for ", outs.size(), " members");
   for (size_t j = 0; j < outs.size(); ++j)
@@ -142,7 +143,7 @@ torch::Tensor lora_linear_cpu(const torch::Tensor& x, std::shared_ptr<const Froz
              " is [", w->cpu_members[j].rows, ", ", w->cpu_members[j].cols, "], expected [", outs[j], ", ", w->in, "]");
   ET_CHECK(scales.size() == Bs.size(), "lora_linear", scales.size(), " scales for ", Bs.size(), " adapters");
   return LoraLinearCpuFn::apply(x, at::TensorList(As), at::TensorList(Bs), c10::make_intrusive<FrozenHolder>(std::move(w)),
-                                outs, ranks, scales, dropout);
+                                outs, ranks, scales, dropout, output_unused);
 }
 
 }  // namespace et::ops::detail

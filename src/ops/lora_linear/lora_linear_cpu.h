@@ -18,6 +18,6 @@ bool lora_linear_cpu_usable(const torch::Tensor& x, const FrozenWeight& w);
 torch::Tensor lora_linear_cpu(const torch::Tensor& x, std::shared_ptr<const FrozenWeight> w,
                               const std::vector<int64_t>& outs, const torch::autograd::variable_list& As,
                               const torch::autograd::variable_list& Bs, const std::vector<int64_t>& ranks,
-                              const std::vector<double>& scales, double dropout);
+                              const std::vector<double>& scales, double dropout, bool output_unused);
 
 }  // namespace et::ops::detail

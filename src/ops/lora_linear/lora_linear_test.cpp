@@ -6,6 +6,7 @@
 // generic fused path on the same mask.
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/cuda.h>
 
 #include "ops/common/kernel_path.h"
 #include "ops/common/op_harness.h"
@@ -235,6 +236,43 @@ TEST(LoraLinear, TheFrozenWeightIsProducedInForwardAndAgainInBackward) {
   y.sum().backward();
   EXPECT_EQ(calls, 2);
   EXPECT_TRUE(A.grad().defined() && B.grad().defined() && x.grad().defined());
+}
+
+// OutputValue::unused (a recompute that only backpropagates): the frozen forward is not called and
+// every gradient is the one of the computed output, bit for bit (the backward reads no output), on
+// the generic fused path (CPU, and CUDA where present) and the CPU path.
+TEST(LoraLinear, AnUnusedOutputSkipsTheFrozenForwardAndKeepsTheGradients) {
+  KernelPathScope fast(KernelPath::fast);
+  const std::vector<int64_t> outs{33, 31};
+  std::vector<std::pair<std::string, torch::Device>> paths{{"generic", torch::kCPU}, {"cpu", torch::kCPU}};
+  if (torch::cuda::is_available()) paths.push_back({"generic", torch::Device(torch::kCUDA)});
+  for (const auto& [kind, dev] : paths) {
+    const auto dt = dev.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+    torch::manual_seed(9);
+    const torch::Tensor W = torch::randn({64, 37}) * 0.2;
+    int calls = 0;
+    std::shared_ptr<FrozenWeight> w = kind == "cpu" ? cpu_group(outs, 37, true, 5) : dense(W, torch::randn({64}), &calls);
+    const auto o = torch::TensorOptions().device(dev);
+    const torch::Tensor x0 = torch::randn({29, 37}, o).to(dt), up = torch::randn({29, 64}, o).to(dt);
+    const torch::Tensor A0 = torch::randn({4, 37}, o) * 0.3, B0 = torch::randn({33, 4}, o) * 0.3;
+    const torch::Tensor A1 = torch::randn({3, 37}, o) * 0.3, B1 = torch::randn({31, 3}, o) * 0.3;
+    std::vector<torch::Tensor> grads[2];
+    for (int unused = 0; unused < 2; ++unused) {
+      torch::Tensor x = x0.clone().requires_grad_(true), a0 = A0.clone().requires_grad_(true), b0 = B0.clone().requires_grad_(true);
+      torch::Tensor a1 = A1.clone().requires_grad_(true), b1 = B1.clone().requires_grad_(true);
+      calls = 0;
+      torch::Tensor y = lora_linear(x, w, outs, {{a0, b0, 0, 0.5}, {a1, b1, 0, 2.0}},
+                                    unused ? OutputValue::unused : OutputValue::computed);
+      ASSERT_EQ(y.sizes(), (std::vector<int64_t>{29, 64})) << kind;
+      if (kind == "generic") {
+        EXPECT_EQ(calls, unused ? 0 : 1) << "frozen forward calls, " << dev;
+      }
+      torch::autograd::backward({y}, {up});
+      grads[unused] = {x.grad(), a0.grad(), b0.grad(), a1.grad(), b1.grad()};
+    }
+    for (size_t i = 0; i < grads[0].size(); ++i)
+      EXPECT_TRUE(torch::equal(grads[0][i], grads[1][i])) << kind << " on " << dev << ", gradient " << i;
+  }
 }
 
 TEST(LoraLinear, BadShapesNameTheMember) {
