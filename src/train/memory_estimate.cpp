@@ -15,6 +15,7 @@
 
 #include "edgetune/core/error.h"
 #include "edgetune/train/memory_plan.h"
+#include "ops/cross_entropy/cross_entropy.h"
 
 namespace et {
 
@@ -159,17 +160,14 @@ double dequant_transient(const MemoryShape& s) {
   return s.dtype_bytes * std::max(2.0 * I * H, H * static_cast<double>(c.q_out() + 2 * c.kv_out()));
 }
 
-// One chunk of logits of the chunked cross-entropy (ops/cross_entropy: pick_chunk): ~64M logits in
-// whole 128-row tiles in the compute dtype on CUDA, 16M float32 logits on the CPU.
+// One chunk of logits of the chunked cross-entropy (its own chunk size): in the compute dtype on
+// CUDA, float32 on the CPU.
 double ce_chunk_bytes(const MemoryShape& s, double rows) {
-  const double V = static_cast<double>(s.config.vocab_size);
-  if (is_cuda(s.device)) {
-    double chunk = std::max(128.0, std::floor(std::floor(64.0 * kMiB / V) / 128.0) * 128.0);
-    chunk = std::min(chunk, std::ceil(rows / 128.0) * 128.0);
-    return chunk * V * s.dtype_bytes;
-  }
-  const double chunk = std::min(rows, std::max(1.0, std::floor(16.0 * kMiB / V)));
-  return chunk * V * 4;
+  const int64_t V = s.config.vocab_size;
+  const bool cuda = is_cuda(s.device);
+  const double chunk = std::min(rows, static_cast<double>(ops::cross_entropy_chunk_rows(V, static_cast<int64_t>(std::ceil(rows)), cuda,
+                                                                      s.device == MemoryDevice::cuda_unified)));
+  return chunk * static_cast<double>(V) * (cuda ? s.dtype_bytes : 4);
 }
 
 std::string mib(double bytes) {

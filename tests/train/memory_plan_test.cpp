@@ -213,7 +213,9 @@ TEST(MemoryPlan, UnifiedMemoryCountsTheHostToo) {
   const MemoryEstimate a = estimate_memory(gpu, settings(1, 1, false));
   const MemoryEstimate b = estimate_memory(jetson, settings(1, 1, false));
   EXPECT_GT(b.runtime, 500 * kMiB);  // the process, the CUDA context, the allocator's reserve
-  EXPECT_NEAR(b.total() - b.runtime, a.total(), 1);
+  // and the cross-entropy's chunk of logits is a quarter of a discrete GPU's (ops/cross_entropy)
+  EXPECT_LT(b.transient, a.transient);
+  EXPECT_NEAR(b.total() - b.runtime - b.transient, a.total() - a.transient, 1);
 }
 
 }  // namespace

@@ -23,11 +23,15 @@ namespace et::ops {
 
 // h [N, H], weight [V, H], targets [N] int64 in [0, V). Returns the float32 scalar SUM of the
 // per-row losses (callers divide by their token count). chunk_rows <= 0 picks a size (a multiple of
-// 128 rows on CUDA so the head GEMMs fill their tiles; ~128 MB of bf16 logits per chunk).
+// 128 rows on CUDA so the head GEMMs fill their tiles: cross_entropy_chunk_rows).
 // check_targets: verify every target is in [0, V) (a device sync; callers that checked on the
 // host pass false).
 torch::Tensor chunked_cross_entropy(const torch::Tensor& h, const torch::Tensor& weight, const torch::Tensor& targets,
                                     double softcap = 0.0, int64_t chunk_rows = 0, bool check_targets = true);
+
+// The rows per chunk chunked_cross_entropy takes for n rows and a vocab-row head when chunk_rows <= 0
+// (unified_memory: a GPU sharing the board's memory, as a Jetson's: smaller chunks).
+int64_t cross_entropy_chunk_rows(int64_t vocab, int64_t n, bool cuda, bool unified_memory = false);
 
 torch::Tensor cross_entropy_ref(const torch::Tensor& h, const torch::Tensor& weight, const torch::Tensor& targets,
                                 double softcap = 0.0);

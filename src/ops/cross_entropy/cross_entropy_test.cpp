@@ -64,4 +64,21 @@ TEST(CrossEntropy, WithoutGradientsOnlyTheLossIsComputed) {
               1e-4);
 }
 
+// The chunk size: whole 128-row tiles on CUDA, never more rows than the batch's tiles, about 512 MB
+// of bf16 logits (Llama's vocabulary: 2048 rows), a quarter of that with unified memory.
+TEST(CrossEntropy, ChunksAreWholeTilesWithinTheirMemory) {
+  using et::ops::cross_entropy_chunk_rows;
+  for (int64_t vocab : {int64_t{32000}, int64_t{128256}, int64_t{151936}, int64_t{262144}, int64_t{7}})
+    for (int64_t n : {int64_t{1}, int64_t{129}, int64_t{16384}})
+      for (bool unified : {false, true}) {
+        const int64_t rows = cross_entropy_chunk_rows(vocab, n, true, unified);
+        EXPECT_EQ(rows % 128, 0) << vocab << " " << n;
+        EXPECT_LE(rows, (n + 127) / 128 * 128) << vocab << " " << n;
+        EXPECT_TRUE(rows == 128 || rows * vocab <= (int64_t{unified ? 64 : 256} << 20)) << vocab << " " << n;
+      }
+  EXPECT_EQ(cross_entropy_chunk_rows(128256, 16384, true), 2048);
+  EXPECT_EQ(cross_entropy_chunk_rows(128256, 16384, true, true), 512);
+  EXPECT_GE(cross_entropy_chunk_rows(32000, 5, false), 5);  // the CPU: rows of float32 logits, not tiles
+}
+
 }  // namespace
