@@ -75,7 +75,7 @@ LoadedModel load_for_eval(const EvalArgs& a) {
   lo.device = model::parse_device(a.device);
   lo.dtype = model::parse_compute_dtype(a.dtype, "eval");
   lo.quantize_nf4 = a.quant == "nf4" || (a.quant == "auto" && !a.patch.empty() && patch_trained_on_nf4(a.patch));
-  LoadedModel out{model::load_model(a.model, lo), nullptr, {}, nlohmann::ordered_json::object()};
+  LoadedModel out{model::load_model(a.model, lo), nullptr, {}, nlohmann::ordered_json::object(), std::nullopt};
   const std::string folder = model::model_files_folder(a.model);
   out.tokenizer = load_tokenizer(folder);
   // An .etq file is NF4 whatever --quant says.

@@ -170,8 +170,6 @@ class LossMask : public ::testing::Test {
 };
 Tokenizer* LossMask::tok_ = nullptr;
 
-}  // namespace
-
 TEST_F(LossMask, EveryByteOfEachTemplateAndForm) {
   // One token per byte (the test relies on it).
   EXPECT_EQ(tok_->encode("ab c", false, false), (std::vector<int32_t>{'a', 'b', ' ', 'c'}));
@@ -243,3 +241,5 @@ TEST_F(LossMask, NothingPredictsTheFirstToken) {
   EXPECT_EQ(ex.target, (std::vector<uint8_t>{0, 1, 1, 1, 1}));
   EXPECT_EQ(ex.num_targets(), 4);
 }
+
+}  // namespace
