@@ -192,6 +192,11 @@ torch::Tensor forward_below_cut(const model::Model& m, const BatchTensors& b, co
   return hidden;
 }
 
+int64_t loss_chunk_rows(const model::Model& m, bool memory_budget) {
+  if (!m.device.is_cuda() || !memory_budget) return 0;
+  return ops::cross_entropy_chunk_rows(m.config.vocab_size, int64_t{1} << 40, /*cuda=*/true, /*small=*/true);
+}
+
 LossPositions loss_positions(const BatchTensors& b) {
   // Position t predicts token t + 1, so it is read when token t + 1 is a target.
   const int64_t B = b.target.size(0);
@@ -248,7 +253,7 @@ torch::Tensor loss_sum_on_tokens(const model::Model& m, const BatchTensors& b, c
     }
   }
   const torch::Tensor h = model::final_norm(m, hidden.reshape({-1, H}).index_select(0, tk.loss_rows));
-  return ops::chunked_cross_entropy(h, model::head_weight(m), b.loss.labels, m.config.final_softcap, 0,
+  return ops::chunked_cross_entropy(h, model::head_weight(m), b.loss.labels, m.config.final_softcap, o.loss_chunk_rows,
                                     /*check_targets=*/b.max_id < 0);
 }
 
@@ -310,7 +315,7 @@ torch::Tensor causal_lm_loss_sum(const model::Model& m, const BatchTensors& b, c
   const int64_t H = at.size(-1);
   auto h = model::final_norm(m, at).reshape({-1, H}).index_select(0, lp.slots);
   // Labels computed on the host come from ids checked there against the vocabulary.
-  return ops::chunked_cross_entropy(h, model::head_weight(m), lp.labels, m.config.final_softcap, 0,
+  return ops::chunked_cross_entropy(h, model::head_weight(m), lp.labels, m.config.final_softcap, o.loss_chunk_rows,
                                     /*check_targets=*/!(host_positions && b.max_id >= 0));
 }
 

@@ -160,13 +160,14 @@ double dequant_transient(const MemoryShape& s) {
   return s.dtype_bytes * std::max(2.0 * I * H, H * static_cast<double>(c.q_out() + 2 * c.kv_out()));
 }
 
-// One chunk of logits of the chunked cross-entropy (its own chunk size): in the compute dtype on
-// CUDA, float32 on the CPU.
+// One chunk of logits of the chunked cross-entropy (its chunk size; the small one with unified
+// memory or under a budget, train/causal_lm_loss.h loss_chunk_rows): in the compute dtype on CUDA,
+// float32 on the CPU.
 double ce_chunk_bytes(const MemoryShape& s, double rows) {
   const int64_t V = s.config.vocab_size;
   const bool cuda = is_cuda(s.device);
   const double chunk = std::min(rows, static_cast<double>(ops::cross_entropy_chunk_rows(V, static_cast<int64_t>(std::ceil(rows)), cuda,
-                                                                      s.device == MemoryDevice::cuda_unified)));
+                                                                      s.device == MemoryDevice::cuda_unified || s.budgeted)));
   return chunk * static_cast<double>(V) * (cuda ? s.dtype_bytes : 4);
 }
 

@@ -222,6 +222,7 @@ void fill_common(MemoryShape& s, const Recipe& r, bool nf4, int dtype_bytes, Mem
   s.full = r.adapters.policy == "full";
   s.dropout = r.adapters.dropout;
   s.threads = r.train.threads > 0 ? r.train.threads : at::get_num_threads();
+  s.budgeted = r.train.memory_budget > 0;
 }
 
 // The device a recipe will train on. model.device: cuda without a visible GPU estimates for a

@@ -215,6 +215,7 @@ EvalResult evaluate_loss(const TrainSession& s, const std::vector<TokenizedExamp
   const size_t bs = static_cast<size_t>(s.recipe.train.batch_size);
   LossOptions lo;
   lo.cut_layer = static_cast<int>(s.model.config.num_layers);
+  lo.loss_chunk_rows = loss_chunk_rows(s.model, s.recipe.train.memory_budget > 0);
   for (size_t b = 0; b < rows.size(); b += bs) {
     Batch batch = make_batch(rows, b, std::min(bs, rows.size() - b), 0);
     if (batch.num_targets == 0) continue;
@@ -381,6 +382,7 @@ TrainResult run_training(TrainSession& s, bool resume, const TrainHooks& hooks) 
   lo.cut_layer = s.full ? 0 : s.plan.cut_layer_at(start);
   lo.grad_checkpoint = R.train.grad_checkpoint;
   lo.embeddings_trainable = s.full;
+  lo.loss_chunk_rows = loss_chunk_rows(s.model, R.train.memory_budget > 0);
   if (!s.full) freeze_finished_adapters(s, start);
   log_info("training ", s.params.size(), " tensors (", [&] {
     int64_t n = 0;

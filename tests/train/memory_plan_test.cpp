@@ -97,9 +97,9 @@ TEST(MemoryPlan, GpuEstimateMatchesTheMeasuredAllocatorPeaks) {
     bool llama, nf4, ckpt;
     double gib;
   };
-  for (const Peak& p : {Peak{true, true, false, 20.3}, Peak{true, true, true, 4.9}, Peak{true, false, false, 21.6},
-                        Peak{true, false, true, 6.2}, Peak{false, true, false, 15.8}, Peak{false, true, true, 2.7},
-                        Peak{false, false, false, 16.3}, Peak{false, false, true, 3.2}}) {
+  for (const Peak& p : {Peak{true, true, false, 20.4}, Peak{true, true, true, 5.0}, Peak{true, false, false, 21.8},
+                        Peak{true, false, true, 6.4}, Peak{false, true, false, 16.1}, Peak{false, true, true, 3.0},
+                        Peak{false, false, false, 16.6}, Peak{false, false, true, 3.5}}) {
     MemoryShape s = p.llama ? llama_shape(MemoryDevice::cuda) : qwen_shape(MemoryDevice::cuda);
     s.nf4 = p.nf4;
     s.target_fraction = 2047.0 / 2048;
@@ -216,6 +216,21 @@ TEST(MemoryPlan, UnifiedMemoryCountsTheHostToo) {
   // and the cross-entropy's chunk of logits is a quarter of a discrete GPU's (ops/cross_entropy)
   EXPECT_LT(b.transient, a.transient);
   EXPECT_NEAR(b.total() - b.runtime - b.transient, a.total() - a.transient, 1);
+}
+
+// Under a memory budget the cross-entropy takes the op's small chunks (a quarter of the logits),
+// and the estimate counts those: Llama's head, up to 2048 rows of bf16 logits unbudgeted, 512 budgeted.
+TEST(MemoryPlan, UnderABudgetTheLossTakesSmallChunks) {
+  MemoryShape s = llama_shape(MemoryDevice::cuda);
+  s.nf4 = true;
+  s.target_fraction = 2047.0 / 2048;
+  const MemoryEstimate a = estimate_memory(s, settings(1, 1, true));
+  s.budgeted = true;
+  const MemoryEstimate b = estimate_memory(s, settings(1, 1, true));
+  ASSERT_FALSE(a.transient_is_backward) << "the chunk of logits is not the larger transient here";
+  EXPECT_NEAR(a.transient, 2047.0 * 128256 * 2, 1);  // the 2047 targets of the row, under the 2048 of a chunk
+  EXPECT_NEAR(b.transient, std::max(512.0 * 128256 * 2, b.transient_is_backward ? b.transient : 0.0), 1);
+  EXPECT_LT(b.total(), a.total());
 }
 
 }  // namespace

@@ -62,7 +62,12 @@ struct LossOptions {
   int cut_layer = 0;             // first layer that runs with autograd
   bool grad_checkpoint = false;  // recompute layer activations during backward
   bool embeddings_trainable = false;  // full fine-tuning: run the embedding with autograd
+  int64_t loss_chunk_rows = 0;   // rows per chunk of the cross-entropy with the head (0: the op's choice)
 };
+
+// LossOptions::loss_chunk_rows for a run: the op's choice, or its small chunks under a memory
+// budget or on a GPU that shares the board's memory (what the memory estimate assumes).
+int64_t loss_chunk_rows(const model::Model& model, bool memory_budget);
 
 // embed + layers [0, cut_layer) without autograd: the hidden states entering the cut layer.
 torch::Tensor forward_below_cut(const model::Model& model, const BatchTensors& batch, const LossOptions& options);

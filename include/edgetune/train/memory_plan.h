@@ -60,6 +60,7 @@ struct MemoryShape {
   int64_t rows = 0;              // rows the training data packs into
   int64_t dataset_tokens = 0;    // tokens of the training data (the cut-layer cache)
   int threads = 1;               // CPU threads
+  bool budgeted = false;         // under train.memory_budget: the cross-entropy's small chunks (loss_chunk_rows)
   std::string what;              // where the shape came from, for the log ("plan of 168 adapters", ...)
 };
 

@@ -46,15 +46,14 @@ void cross_entropy_rows_cuda(torch::Tensor&, const torch::Tensor&, double, torch
 
 }  // namespace detail
 
-int64_t cross_entropy_chunk_rows(int64_t vocab, int64_t n, bool cuda, bool unified_memory) {
+int64_t cross_entropy_chunk_rows(int64_t vocab, int64_t n, bool cuda, bool small) {
   vocab = std::max<int64_t>(1, vocab);
   if (cuda) {
     // ~256M logits (512 MB in bfloat16) per chunk, in whole 128-row GEMM tiles: the input
     // gradient's GEMM (chunk x hidden outputs, K = vocab) fills the GPU only with enough rows
     // (H200, 16384 x 2048, vocabulary 128256, forward + backward: 31.0 ms at 512 rows, 29.6 at
-    // 1024, 28.5 at 2048, 28.5 at 4096). A GPU that shares the board's memory (Jetson) keeps
-    // ~64M (128 MB).
-    const int64_t logits = int64_t{unified_memory ? 64 : 256} << 20;
+    // 1024, 28.5 at 2048, 28.5 at 4096). Small: ~64M (128 MB).
+    const int64_t logits = int64_t{small ? 64 : 256} << 20;
     const int64_t rows = std::max<int64_t>(128, (logits / vocab) / 128 * 128);
     return std::min(rows, (n + 127) / 128 * 128);
   }

@@ -29,9 +29,10 @@ namespace et::ops {
 torch::Tensor chunked_cross_entropy(const torch::Tensor& h, const torch::Tensor& weight, const torch::Tensor& targets,
                                     double softcap = 0.0, int64_t chunk_rows = 0, bool check_targets = true);
 
-// The rows per chunk chunked_cross_entropy takes for n rows and a vocab-row head when chunk_rows <= 0
-// (unified_memory: a GPU sharing the board's memory, as a Jetson's: smaller chunks).
-int64_t cross_entropy_chunk_rows(int64_t vocab, int64_t n, bool cuda, bool unified_memory = false);
+// The rows per chunk chunked_cross_entropy takes for n rows and a vocab-row head when chunk_rows <= 0.
+// small: a quarter of the logits per chunk on CUDA (what a GPU sharing the board's memory, as a
+// Jetson's, takes on its own; a run under a memory budget passes the rows it gives).
+int64_t cross_entropy_chunk_rows(int64_t vocab, int64_t n, bool cuda, bool small = false);
 
 torch::Tensor cross_entropy_ref(const torch::Tensor& h, const torch::Tensor& weight, const torch::Tensor& targets,
                                 double softcap = 0.0);
