@@ -8,6 +8,7 @@
 // stdout: one JSON object (MiB): live_after_load, live_peak_forward, live_peak_step, rss_peak, and
 // the estimate's terms.
 #include <c10/core/CPUAllocator.h>
+#include <torch/version.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -39,7 +40,14 @@ struct CountingAllocator final : c10::Allocator {
     c->self->current -= static_cast<int64_t>(c->n);
     delete c;
   }
-  c10::DataPtr allocate(size_t n) const override {
+// libtorch 2.3 made allocate() non-const and added copy_data().
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define ET_ALLOCATE_CONST
+  void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
+#else
+#define ET_ALLOCATE_CONST const
+#endif
+  c10::DataPtr allocate(size_t n) ET_ALLOCATE_CONST override {
     c10::DataPtr inner = base->allocate(n);
     void* data = inner.get();
     const int64_t now = current += static_cast<int64_t>(n);
