@@ -12,6 +12,7 @@
 #include "edgetune/quant/etq_file.h"
 #include "edgetune/quant/nf4.h"
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include "tensor_check.h"
 
 namespace et::model {
@@ -88,11 +89,43 @@ Linear make_linear(std::map<std::string, torch::Tensor>& w, std::map<std::string
   return lin;
 }
 
+// bfloat16 compute on the CPU: some libtorch builds route 16-bit GEMMs to a oneDNN that cannot
+// run them (Debian 12's arm64 libtorch 1.13 fails every bfloat16 GEMM above oneDNN's size
+// threshold: "could not create a primitive descriptor iterator"), while libtorch's own kernels
+// can. A small GEMM probes it; on failure oneDNN is turned off for the process and the probe
+// repeated; if that fails too, the error says to compute in float32.
+void ensure_cpu_half_matmul(torch::ScalarType dt) {
+  auto probe = [dt] {
+    const torch::Tensor a = torch::ones({64, 96}, torch::TensorOptions().dtype(dt));
+    const torch::Tensor b = torch::ones({96, 80}, torch::TensorOptions().dtype(dt));
+    return at::mm(a, b).sum().item<double>() == 96.0 * 64 * 80;
+  };
+  std::string first;
+  try {
+    if (probe()) return;
+    first = "wrong result";
+  } catch (const c10::Error& e) {
+    first = e.what_without_backtrace();
+  }
+  at::globalContext().setUserEnabledMkldnn(false);
+  try {
+    if (probe()) {
+      log_info("model: ", c10::toString(dt), " GEMMs on this CPU fail in oneDNN (", first.substr(0, first.find('\n')),
+               "); oneDNN is off for this process, libtorch's own kernels run them");
+      return;
+    }
+  } catch (const c10::Error&) {
+  }
+  fail("model", "computing in ", c10::toString(dt), " on this CPU fails in this libtorch (", first.substr(0, first.find('\n')),
+       "); use model.dtype: float32");
+}
+
 }  // namespace
 
 Model load_model(const std::string& folder, const LoadOptions& options) {
   ET_CHECK(options.dtype == torch::kFloat32 || options.dtype == torch::kBFloat16, "model",
            "compute dtype must be float32 or bfloat16");
+  if (options.device.is_cpu() && options.dtype != torch::kFloat32) ensure_cpu_half_matmul(options.dtype);
   Model m;
   m.folder = folder;
   std::unique_ptr<quant::EtqContents> etq;
