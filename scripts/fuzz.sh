@@ -5,9 +5,11 @@
 # Prints one line per target: executions, corpus size, crashes, leaks, timeouts, out-of-memory.
 # A finding is saved under build-fuzz/fuzz-artifacts/<target>/ (the target then restarts until its
 # time is up); the exit status is 1 when there was any. Corpora grow across runs in
-# build-fuzz/fuzz-corpus/. JOBS (default 2) caps the build's parallel jobs.
+# build-fuzz/fuzz-corpus/. JOBS (default 2) caps the build's parallel jobs; FUZZ_TARGETS (a
+# space-separated list) runs only those targets.
 #   bash scripts/fuzz.sh 30         # a quick look
 #   bash scripts/fuzz.sh 600        # ten minutes per target
+#   FUZZ_TARGETS="patch checkpoint" bash scripts/fuzz.sh 600
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -25,7 +27,8 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 cmake --build "$build" -j "${JOBS:-2}" --target fuzz_all
 
-targets=(safetensors config tokenizer_json tokenizer_model gguf recipe trajectory chat_template patch etq checkpoint)
+all_targets="safetensors config tokenizer_json tokenizer_model gguf recipe trajectory chat_template patch etq checkpoint"
+read -r -a targets <<< "${FUZZ_TARGETS:-$all_targets}"
 seeds=$build/fuzz-seeds
 rm -rf "$seeds"
 "$build/fuzz/make_seeds" "$seeds" "$root" "$shared"
