@@ -104,8 +104,8 @@ void ensure_cpu_half_matmul(torch::ScalarType dt) {
   try {
     if (probe()) return;
     first = "wrong result";
-  } catch (const c10::Error& e) {
-    first = e.what_without_backtrace();
+  } catch (const std::exception& e) {  // oneDNN throws its own dnnl::error, not c10::Error
+    first = e.what();
   }
   at::globalContext().setUserEnabledMkldnn(false);
   try {
@@ -114,7 +114,7 @@ void ensure_cpu_half_matmul(torch::ScalarType dt) {
                "); oneDNN is off for this process, libtorch's own kernels run them");
       return;
     }
-  } catch (const c10::Error&) {
+  } catch (const std::exception&) {
   }
   fail("model", "computing in ", c10::toString(dt), " on this CPU fails in this libtorch (", first.substr(0, first.find('\n')),
        "); use model.dtype: float32");
