@@ -20,8 +20,10 @@
 # Environment: JOBS (parallel compile jobs), EDGETUNE_SYSROOT, BUILD_DIR (default build-aarch64),
 # CTEST_JOBS (test binaries run at once, default 2).
 #
-# Time on a 2-core x86-64 machine (shared): the sysroot ~5 min (about 340 MB of packages), the
-# build ~40 min from scratch (minutes with a warm ccache), the tests under emulation ~10 min.
+# Time on a 2-core x86-64 machine: the sysroot ~5 min (about 340 MB of packages), the build ~40 min
+# from scratch (10 min with a warm ccache), the tests under emulation about an hour: test_train's
+# training runs on the real stories260K take ~55 min (run it alone with a --gtest_filter to check
+# one suite), the other six binaries ~6 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
