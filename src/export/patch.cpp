@@ -21,6 +21,15 @@ using nlohmann::json;
 
 namespace {
 
+// A matrix fingerprint's hash: 1 to 16 hex digits (std::stoull alone would throw out_of_range or
+// invalid_argument without saying where).
+uint64_t parse_fingerprint_hash(const std::string& s, const std::string& where) {
+  if (s.empty() || s.size() > 16 || s.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+    fail("patch", where, ": fingerprint hash '", s.substr(0, 40), "' is not 1 to 16 hex digits");
+  return std::stoull(s, nullptr, 16);
+}
+
+
 const char* kFormat = "edgetune-patch";
 
 json fingerprints_json(const std::vector<MatrixFingerprint>& fps) {
@@ -53,7 +62,7 @@ std::vector<MatrixFingerprint> fingerprint_base(const std::string& folder, const
       fp.module = m;
       fp.shape = fj.at("shape").get<std::vector<int64_t>>();
       fp.dtype = fj.at("dtype").get<std::string>();
-      fp.hash = std::stoull(fj.at("hash").get<std::string>(), nullptr, 16);
+      fp.hash = parse_fingerprint_hash(fj.at("hash").get<std::string>(), folder + " (" + m + ")");
       fp.norm = fj.at("norm").get<double>();
       out.push_back(std::move(fp));
     }
@@ -138,7 +147,7 @@ Patch read_patch(const std::string& path) {
       fp.module = fj.at("module").get<std::string>();
       fp.shape = fj.at("shape").get<std::vector<int64_t>>();
       fp.dtype = fj.at("dtype").get<std::string>();
-      fp.hash = std::stoull(fj.at("hash").get<std::string>(), nullptr, 16);
+      fp.hash = parse_fingerprint_hash(fj.at("hash").get<std::string>(), path + " (base_fingerprint of " + fp.module + ")");
       fp.norm = fj.at("norm").get<double>();
       p.fingerprints.push_back(std::move(fp));
     }

@@ -4,6 +4,8 @@
 // differs, unless forced.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <unistd.h>
 
 #include <cstring>
@@ -129,6 +131,17 @@ TEST(Patch, DamagedPatchesNameFileAndTensor) {
   rewrite(plan, "", "", {{"plan", "{\"format\": \"edgetune-plan\""}});
   e = error_of([&] { read_patch(plan); });
   EXPECT_NE(e.find(plan), std::string::npos) << e;
+  // A fingerprint hash that is not 1-16 hex digits (too long for 64 bits, or not hex).
+  for (const std::string bad : {"1234567890abcdef01", "xyz", ""}) {
+    nlohmann::json fps = nlohmann::json::parse(f.metadata().at("base_fingerprint"));
+    ASSERT_FALSE(fps.empty());
+    fps[0]["hash"] = bad;
+    const std::string hash = path_join(dir, "hash.safetensors");
+    rewrite(hash, "", "", {{"base_fingerprint", fps.dump()}});
+    e = error_of([&] { read_patch(hash); });
+    EXPECT_NE(e.find(hash), std::string::npos) << e;
+    EXPECT_NE(e.find("hex digits"), std::string::npos) << e;
+  }
 }
 
 TEST(Patch, AnotherBaseIsRefusedNamingTheMatrixUnlessForced) {
