@@ -107,16 +107,17 @@ void ensure_cpu_half_matmul(torch::ScalarType dt) {
   } catch (const std::exception& e) {  // oneDNN throws its own dnnl::error, not c10::Error
     first = e.what();
   }
+  first = first.substr(0, first.find('\n'));
   at::globalContext().setUserEnabledMkldnn(false);
   try {
     if (probe()) {
-      log_info("model: ", c10::toString(dt), " GEMMs on this CPU fail in oneDNN (", first.substr(0, first.find('\n')),
+      log_info("model: ", c10::toString(dt), " GEMMs on this CPU fail in oneDNN (", first,
                "); oneDNN is off for this process, libtorch's own kernels run them");
       return;
     }
   } catch (const std::exception&) {
   }
-  fail("model", "computing in ", c10::toString(dt), " on this CPU fails in this libtorch (", first.substr(0, first.find('\n')),
+  fail("model", "computing in ", c10::toString(dt), " on this CPU fails in this libtorch (", first,
        "); use model.dtype: float32");
 }
 
